@@ -1,0 +1,138 @@
+"""The error model: what can go wrong talking to HubSpot, as exceptions a DAG author can catch.
+
+Every class subclasses :class:`~airflow.exceptions.AirflowException` and carries HubSpot's
+``status``, ``category``, ``correlation_id`` and message. None of them ever contains the token.
+
+Two attributes tell the batch engine what to do with a failure without it importing Airflow:
+
+* ``stops_run``: the failure concerns every batch (credentials, scopes, daily limit, wrong base
+  URL): stop sending, account for what is left, fail the task.
+* ``outcome_unknown``: the request may have reached HubSpot before it failed, so a create may have
+  happened.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+
+
+class HubSpotError(AirflowException):
+    """A request to HubSpot failed.
+
+    :param message: the full sentence shown to the user.
+    :param status: the HTTP status, when HubSpot answered.
+    :param category: HubSpot's error category (``VALIDATION_ERROR``, ``RATE_LIMIT``, …) or ours.
+    :param correlation_id: HubSpot's ``correlationId``, to quote to HubSpot support.
+    :param hubspot_message: HubSpot's own ``message``.
+    :param context: HubSpot's ``context`` map, when it sent one.
+    """
+
+    stops_run: bool = False
+    outcome_unknown: bool = False
+    default_category: str = "HUBSPOT_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        category: str | None = None,
+        correlation_id: str | None = None,
+        hubspot_message: str | None = None,
+        context: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.category = category or self.default_category
+        self.correlation_id = correlation_id
+        self.hubspot_message = hubspot_message
+        self.context: dict[str, Any] = dict(context or {})
+
+
+class HubSpotAuthError(HubSpotError):
+    """401: the access token is missing, wrong or expired (and could not be refreshed)."""
+
+    stops_run = True
+    default_category = "INVALID_AUTHENTICATION"
+
+
+class HubSpotMissingScopesError(HubSpotAuthError):
+    """403: the token's app lacks a scope; :attr:`scopes` lists those HubSpot asked for."""
+
+    default_category = "MISSING_SCOPES"
+
+    def __init__(self, message: str, *, scopes: Sequence[str] = (), **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.scopes = list(scopes)
+
+
+class HubSpotRateLimitError(HubSpotError):
+    """429: the rolling 10-second limit was hit; :attr:`retry_after` says how long to wait."""
+
+    default_category = "RATE_LIMIT"
+
+    def __init__(self, message: str, *, retry_after: float | None = None, **kwargs: Any) -> None:
+        super().__init__(message, **kwargs)
+        self.retry_after = retry_after
+
+
+class HubSpotDailyLimitError(HubSpotRateLimitError):
+    """429 with policy ``DAILY``: nothing more can be sent until the account's daily reset."""
+
+    stops_run = True
+
+
+class HubSpotValidationError(HubSpotError):
+    """400: HubSpot rejected the whole request; nothing in it was written."""
+
+    default_category = "VALIDATION_ERROR"
+
+
+class HubSpotNotFoundError(HubSpotError):
+    """404 on an endpoint: the base URL or ``api_version`` of the connection is wrong."""
+
+    stops_run = True
+    default_category = "NOT_FOUND"
+
+
+class HubSpotRetryableError(HubSpotError):
+    """A transient failure (423, 5xx, network) that the retry policy may try again."""
+
+    default_category = "TRANSIENT_ERROR"
+
+    def __init__(
+        self, message: str, *, outcome_unknown: bool = False, retry_after: float | None = None, **kwargs: Any
+    ) -> None:
+        super().__init__(message, **kwargs)
+        self.outcome_unknown = outcome_unknown
+        self.retry_after = retry_after
+
+
+class HubSpotServerError(HubSpotRetryableError):
+    """5xx or 423 from HubSpot."""
+
+    default_category = "SERVER_ERROR"
+
+
+class HubSpotConnectionError(HubSpotRetryableError):
+    """No answer: the connection failed, dropped or timed out."""
+
+    default_category = "CONNECTION_ERROR"
+
+
+class HubSpotOutcomeUnknownError(HubSpotError):
+    """A create request may have reached HubSpot but its answer was lost.
+
+    Raised instead of retrying when the caller asked not to re-send blindly (duplicate-safe create):
+    the caller checks which inputs exist before creating the rest.
+    """
+
+    outcome_unknown = True
+    default_category = "OUTCOME_UNKNOWN"
+
+
+class HubSpotInputError(AirflowFailException):
+    """The operator's input is invalid; nothing about it was sent. Retrying the task cannot help."""

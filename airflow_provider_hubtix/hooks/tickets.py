@@ -1,0 +1,284 @@
+"""HubSpotTicketsHook: a HubSpot connection turned into batch create / batch read calls."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from airflow.providers.common.compat.sdk import BaseHook, mask_secret
+
+from airflow_provider_hubtix.batch_response import BatchResponse
+from airflow_provider_hubtix.exceptions import HubSpotError, HubSpotInputError
+from airflow_provider_hubtix.hooks.transport import (
+    DEFAULT_TIMEOUT_SECONDS,
+    HubSpotTransport,
+    OAuthCredentials,
+    RetryPolicy,
+)
+from airflow_provider_hubtix.ratelimit import RateLimiter
+
+DEFAULT_BASE_URL = "https://api.hubapi.com"
+MAX_BATCH_INPUTS = 100
+MAX_BATCH_INPUTS_WITH_HISTORY = 50
+API_VERSIONS = {
+    "v3": "/crm/v3/objects/tickets",
+    "2026-03": "/crm/objects/2026-03/tickets",
+}
+
+
+@dataclass(frozen=True)
+class ConnectionSettings:
+    """What the hook reads from the Airflow connection.
+
+    :param base_url: scheme and host.
+    :param access_token: the bearer token (may be empty with OAuth refresh credentials).
+    :param api_version: ``v3`` or ``2026-03``.
+    :param requests_per_10s: the connection's rate budget, or ``None`` to learn it.
+    :param timeout: seconds to wait for one answer.
+    :param oauth: refresh credentials, or ``None``.
+    """
+
+    base_url: str
+    access_token: str
+    api_version: str
+    requests_per_10s: int | None
+    timeout: float
+    oauth: OAuthCredentials | None
+
+
+class HubSpotTicketsHook(BaseHook):
+    """Batch create and batch read HubSpot tickets through an Airflow connection of type ``hubspot``.
+
+    The connection's ``password`` is the access token (private-app token, service key or OAuth access
+    token) and its ``host`` the base URL (default ``https://api.hubapi.com``; scheme required).
+    Extras, all optional: ``api_version`` (``v3`` default, or ``2026-03``), ``requests_per_10s``,
+    ``timeout`` and ``client_id`` / ``client_secret`` / ``refresh_token``. When the three OAuth
+    extras are set they win over an expired or missing ``password``: the hook refreshes the access
+    token on the first 401 (and before it expires) and goes on. ``requests_per_10s`` given to the hook
+    wins over the connection's.
+
+    :param hubspot_conn_id: the connection id.
+    :param requests_per_10s: rate budget overriding the connection's.
+    :param max_connections: HTTP connections kept open; at least the caller's concurrency.
+    :param retry_policy: how to retry transient failures (see the transport's table).
+    :param rate_limiter: share one limiter between hooks; default: one per hook.
+
+    .. seealso:: README.md, sections "Connection" and "Errors".
+    """
+
+    conn_name_attr = "hubspot_conn_id"
+    default_conn_name = "hubspot_default"
+    conn_type = "hubspot"
+    hook_name = "HubSpot"
+
+    def __init__(
+        self,
+        hubspot_conn_id: str = default_conn_name,
+        *,
+        requests_per_10s: int | None = None,
+        max_connections: int = 16,
+        retry_policy: RetryPolicy | None = None,
+        rate_limiter: RateLimiter | None = None,
+    ) -> None:
+        super().__init__()
+        self.hubspot_conn_id = hubspot_conn_id
+        self.requests_per_10s = requests_per_10s
+        self.max_connections = max_connections
+        self.retry_policy = retry_policy or RetryPolicy()
+        self._rate_limiter = rate_limiter
+
+    @cached_property
+    def settings(self) -> ConnectionSettings:
+        """The connection, parsed and validated (tokens registered for masking)."""
+        conn = self.get_connection(self.hubspot_conn_id)
+        extra = _extra_dict(conn.extra, self.hubspot_conn_id)
+        host = (conn.host or DEFAULT_BASE_URL).strip()
+        if "://" not in host:
+            raise HubSpotInputError(
+                f"Connection {self.hubspot_conn_id!r} has host {host!r} without a scheme: use e.g. "
+                "'https://api.hubapi.com' or 'http://127.0.0.1:8765' for the sandbox."
+            )
+        api_version = str(extra.get("api_version") or "v3")
+        if api_version not in API_VERSIONS:
+            raise HubSpotInputError(
+                f"Connection {self.hubspot_conn_id!r} has extra api_version {api_version!r}; "
+                f"use one of {', '.join(API_VERSIONS)}."
+            )
+        oauth = None
+        if all(extra.get(k) for k in ("client_id", "client_secret", "refresh_token")):
+            oauth = OAuthCredentials(
+                str(extra["client_id"]), str(extra["client_secret"]), str(extra["refresh_token"])
+            )
+            mask_secret(oauth.client_secret)
+            mask_secret(oauth.refresh_token)
+        token = conn.password or ""
+        if token:
+            mask_secret(token)
+        elif oauth is None:
+            raise HubSpotInputError(
+                f"Connection {self.hubspot_conn_id!r} has no access token: put the HubSpot private-app "
+                "token, service key or OAuth access token in its 'Access token' (password) field."
+            )
+        return ConnectionSettings(
+            base_url=host.rstrip("/"),
+            access_token=token,
+            api_version=api_version,
+            requests_per_10s=_positive_int(
+                extra.get("requests_per_10s"), "requests_per_10s", self.hubspot_conn_id
+            ),
+            timeout=float(extra.get("timeout") or DEFAULT_TIMEOUT_SECONDS),
+            oauth=oauth,
+        )
+
+    @cached_property
+    def transport(self) -> HubSpotTransport:
+        """The HTTP transport (session, retries, rate limiter) built from :attr:`settings`."""
+        settings = self.settings
+        limiter = self._rate_limiter or RateLimiter(self.requests_per_10s or settings.requests_per_10s)
+        return HubSpotTransport(
+            settings.base_url,
+            settings.access_token,
+            conn_id=self.hubspot_conn_id,
+            timeout=settings.timeout,
+            pool_size=self.max_connections,
+            retry_policy=self.retry_policy,
+            rate_limiter=limiter,
+            oauth=settings.oauth,
+            on_new_token=mask_secret,
+        )
+
+    def get_conn(self) -> HubSpotTransport:
+        """Return the transport (Airflow's conventional accessor)."""
+        return self.transport
+
+    @property
+    def objects_path(self) -> str:
+        """The tickets path for the connection's API version."""
+        return API_VERSIONS[self.settings.api_version]
+
+    def batch_create(
+        self, inputs: Sequence[Mapping[str, Any]], *, resend_unknown: bool = True
+    ) -> BatchResponse:
+        """Create up to 100 tickets in one call (``POST …/tickets/batch/create``).
+
+        Inputs are sent as given (HubSpot's shape: ``properties``, ``associations``,
+        ``objectWriteTraceId``); give each a unique ``objectWriteTraceId`` to get per-input errors
+        (207) instead of a whole-batch 400.
+
+        :param inputs: 1 to 100 create inputs.
+        :param resend_unknown: re-send after a failure whose outcome is unknown (may duplicate);
+            ``False`` raises :class:`~airflow_provider_hubtix.exceptions.HubSpotOutcomeUnknownError`.
+        :return: the parsed response; 207 is a response, not an exception.
+        """
+        _check_batch_size(len(inputs), MAX_BATCH_INPUTS, "batch create")
+        result = self.transport.request(
+            "POST",
+            f"{self.objects_path}/batch/create",
+            body={"inputs": list(inputs)},
+            idempotent=False,
+            resend_unknown=resend_unknown,
+        )
+        response = _parse(result.response)
+        response.attempts = result.attempts
+        response.outcome_uncertain = result.outcome_uncertain
+        return response
+
+    def batch_read(
+        self,
+        ids: Iterable[str | int],
+        *,
+        properties: Sequence[str] = (),
+        properties_with_history: Sequence[str] = (),
+        id_property: str | None = None,
+        archived: bool = False,
+    ) -> BatchResponse:
+        """Read up to 100 tickets (50 with history) in one call (``POST …/tickets/batch/read``).
+
+        :param ids: record ids, or values of ``id_property``.
+        :param properties: properties to return (empty: HubSpot's defaults).
+        :param properties_with_history: properties to return with their history.
+        :param id_property: a unique-value property the ids refer to; ``None`` for record ids.
+        :param archived: read archived tickets instead of active ones.
+        :return: the parsed response; ids that do not exist come back as one OBJECT_NOT_FOUND error.
+        """
+        inputs = [{"id": str(i)} for i in ids]
+        limit = MAX_BATCH_INPUTS_WITH_HISTORY if properties_with_history else MAX_BATCH_INPUTS
+        _check_batch_size(
+            len(inputs), limit, "batch read" + (" with history" if properties_with_history else "")
+        )
+        body: dict[str, Any] = {
+            "inputs": inputs,
+            "properties": list(properties),
+            "propertiesWithHistory": list(properties_with_history),
+        }
+        if id_property:
+            body["idProperty"] = id_property
+        result = self.transport.request(
+            "POST",
+            f"{self.objects_path}/batch/read",
+            body=body,
+            params={"archived": "true" if archived else "false"},
+        )
+        response = _parse(result.response)
+        response.attempts = result.attempts
+        return response
+
+    def test_connection(self) -> tuple[bool, str]:
+        """Check the token and base URL with one cheap ``GET …/tickets?limit=1``."""
+        try:
+            self.transport.request("GET", self.objects_path, params={"limit": "1"})
+        except HubSpotError as exc:
+            return False, str(exc)
+        except HubSpotInputError as exc:
+            return False, str(exc)
+        return True, f"Connected to HubSpot at {self.settings.base_url}: the token can read tickets."
+
+
+def _parse(response: Any) -> BatchResponse:
+    try:
+        body = response.json()
+    except ValueError:
+        body = None
+    try:
+        return BatchResponse.from_body(response.status_code, body)
+    except ValueError as exc:
+        raise HubSpotError(
+            f"{exc}; HubSpot's answer could not be used.", status=response.status_code
+        ) from None
+
+
+def _check_batch_size(size: int, limit: int, what: str) -> None:
+    if not 1 <= size <= limit:
+        raise HubSpotInputError(
+            f"A HubSpot {what} takes 1 to {limit} inputs; got {size}. Split the inputs into chunks of "
+            f"at most {limit} (the operators do this for you)."
+        )
+
+
+def _extra_dict(extra: str | dict[str, Any] | None, conn_id: str) -> dict[str, Any]:
+    if not extra:
+        return {}
+    if isinstance(extra, dict):
+        return extra
+    try:
+        parsed = json.loads(extra)
+    except ValueError:
+        raise HubSpotInputError(f"Connection {conn_id!r} has an extra that is not valid JSON.") from None
+    if not isinstance(parsed, dict):
+        raise HubSpotInputError(f"Connection {conn_id!r} has an extra that is not a JSON object.")
+    return parsed
+
+
+def _positive_int(value: Any, name: str, conn_id: str) -> int | None:
+    if value in (None, ""):
+        return None
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        number = 0
+    if number < 1:
+        raise HubSpotInputError(f"Connection {conn_id!r} has extra {name}={value!r}; use a positive integer.")
+    return number

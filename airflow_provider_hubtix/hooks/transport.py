@@ -1,0 +1,450 @@
+"""HTTP transport to HubSpot: bearer auth, OAuth refresh, rate limiting, retries and error model.
+
+The retry policy is data (:class:`RetryPolicy`) turned into one tenacity ``Retrying`` around one
+call. Failures are classified into :mod:`airflow_provider_hubtix.exceptions` first, so the policy
+sees the status before anything is wrapped:
+
+============================  ==========================================  =====================
+what happened                 what the transport does                     exception at the end
+============================  ==========================================  =====================
+2xx (200/201/207 …)           returns the response                        —
+429 ``TEN_SECONDLY_ROLLING``  pauses every thread until the window frees  HubSpotRateLimitError
+/ ``SECONDLY``                (``Retry-After`` when sent), retries
+429 ``DAILY``                 stops at once, no retry                     HubSpotDailyLimitError
+423, 5xx                      exponential backoff with jitter, retries    HubSpotServerError
+connect error / timeout       backoff, retries                            HubSpotConnectionError
+401                           with OAuth extras: refresh once, resend;    HubSpotAuthError
+                              else stops
+403                           stops, names the missing scopes             HubSpotMissingScopesError
+400                           stops (nothing in the request was written)  HubSpotValidationError
+404                           stops (wrong base URL or api_version)       HubSpotNotFoundError
+other 4xx                     stops                                       HubSpotError
+============================  ==========================================  =====================
+
+Retries stop after ``max_attempts`` sends or ``max_elapsed_seconds``, whichever comes first.
+A create that failed *after* its request may have reached HubSpot (read timeout, dropped
+connection, 5xx) has an unknown outcome: with ``idempotent=False, resend_unknown=False`` the
+transport raises :class:`~airflow_provider_hubtix.exceptions.HubSpotOutcomeUnknownError` instead of
+re-sending, so the caller can check what exists first.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+import requests
+import tenacity
+from requests.adapters import HTTPAdapter
+from urllib3.exceptions import NewConnectionError
+
+from airflow_provider_hubtix.exceptions import (
+    HubSpotAuthError,
+    HubSpotConnectionError,
+    HubSpotDailyLimitError,
+    HubSpotError,
+    HubSpotMissingScopesError,
+    HubSpotNotFoundError,
+    HubSpotOutcomeUnknownError,
+    HubSpotRateLimitError,
+    HubSpotRetryableError,
+    HubSpotServerError,
+    HubSpotValidationError,
+)
+from airflow_provider_hubtix.ratelimit import RateLimiter
+
+log = logging.getLogger(__name__)
+
+DEFAULT_TIMEOUT_SECONDS = 60.0
+_MAX_MESSAGE_CHARS = 500
+_REFRESH_AHEAD_SECONDS = 60.0
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How long and how often to retry transient failures.
+
+    :param max_attempts: sends per call at most (the first one included).
+    :param max_elapsed_seconds: stop retrying once this much time has passed since the first send.
+    :param backoff_initial: first backoff in seconds (then doubled, with jitter).
+    :param backoff_max: longest single backoff in seconds.
+    """
+
+    max_attempts: int = 8
+    max_elapsed_seconds: float = 300.0
+    backoff_initial: float = 1.0
+    backoff_max: float = 30.0
+
+
+@dataclass(frozen=True)
+class OAuthCredentials:
+    """What is needed to refresh an expired OAuth access token.
+
+    :param client_id: the app's client id.
+    :param client_secret: the app's client secret.
+    :param refresh_token: the installing account's refresh token.
+    """
+
+    client_id: str
+    client_secret: str
+    refresh_token: str
+
+
+@dataclass
+class TransportResult:
+    """A successful (2xx) answer and how it was obtained.
+
+    :param response: the ``requests`` response.
+    :param attempts: sends it took.
+    :param outcome_uncertain: an earlier send failed after it may have been processed.
+    """
+
+    response: requests.Response
+    attempts: int
+    outcome_uncertain: bool
+
+
+@dataclass
+class _Call:
+    method: str
+    path: str
+    body: Any
+    params: Mapping[str, str] | None
+    idempotent: bool
+    resend_unknown: bool
+    attempts: int = 0
+    outcome_uncertain: bool = False
+
+
+class HubSpotTransport:
+    """Sends requests to one HubSpot base URL with one credential.
+
+    :param base_url: scheme and host, e.g. ``https://api.hubapi.com``.
+    :param access_token: the bearer token (may be empty when OAuth refresh credentials are given).
+    :param conn_id: the Airflow connection id, named in error messages.
+    :param timeout: seconds to wait for one answer.
+    :param pool_size: HTTP connections kept open (at least the number of concurrent callers).
+    :param retry_policy: see :class:`RetryPolicy`.
+    :param rate_limiter: shared by every request of this transport.
+    :param oauth: refresh credentials, or ``None``.
+    :param on_new_token: called with every access token obtained by refresh (to mask it in logs).
+    :param sleep: how to wait between retries (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        base_url: str,
+        access_token: str,
+        *,
+        conn_id: str = "hubspot_default",
+        timeout: float = DEFAULT_TIMEOUT_SECONDS,
+        pool_size: int = 16,
+        retry_policy: RetryPolicy | None = None,
+        rate_limiter: RateLimiter | None = None,
+        oauth: OAuthCredentials | None = None,
+        on_new_token: Callable[[str], None] | None = None,
+        sleep: Callable[[float], None] = time.sleep,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.conn_id = conn_id
+        self.timeout = timeout
+        self.retry_policy = retry_policy or RetryPolicy()
+        self.rate_limiter = rate_limiter or RateLimiter()
+        self._token = access_token
+        self._token_expires_at: float | None = None
+        self._oauth = oauth
+        self._on_new_token = on_new_token or (lambda _token: None)
+        self._sleep = sleep
+        self._token_lock = threading.Lock()
+        self.session = requests.Session()
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1), max_retries=0)
+        self.session.mount("http://", adapter)
+        self.session.mount("https://", adapter)
+        self.session.headers.update({"Accept": "application/json", "User-Agent": "airflow-provider-hubtix"})
+
+    def request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: Mapping[str, str] | None = None,
+        idempotent: bool = True,
+        resend_unknown: bool = True,
+    ) -> TransportResult:
+        """Send one request with rate limiting and retries; return the 2xx answer or raise.
+
+        :param method: HTTP method.
+        :param path: path below the base URL, starting with ``/``.
+        :param body: JSON body, or ``None``.
+        :param params: query parameters.
+        :param idempotent: whether re-sending can never duplicate anything (reads).
+        :param resend_unknown: for a non-idempotent call, whether to re-send after an unknown
+            outcome (``False`` raises :class:`HubSpotOutcomeUnknownError` instead).
+        """
+        call = _Call(method, path, body, params, idempotent, resend_unknown)
+        policy = self.retry_policy
+        retrying = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(policy.max_attempts)
+            | tenacity.stop_after_delay(policy.max_elapsed_seconds),
+            wait=self._wait,
+            retry=tenacity.retry_if_exception(_is_retryable),
+            sleep=self._sleep,
+            before_sleep=self._log_retry,
+            reraise=True,
+        )
+        response = retrying(self._send_once, call)
+        return TransportResult(response, call.attempts, call.outcome_uncertain)
+
+    def _send_once(self, call: _Call) -> requests.Response:
+        call.attempts += 1
+        refreshed = False
+        while True:
+            token = self._current_token()
+            self.rate_limiter.acquire()
+            try:
+                response = self.session.request(
+                    call.method,
+                    self.base_url + call.path,
+                    json=call.body,
+                    params=call.params,
+                    headers={"Authorization": f"Bearer {token}"},
+                    timeout=self.timeout,
+                )
+            except requests.RequestException as exc:
+                raise self._classify_network_error(exc, call) from None
+            self.rate_limiter.observe(response.headers)
+            if response.ok:
+                return response
+            if response.status_code == 401 and self._oauth is not None and not refreshed:
+                self._refresh_token(stale=token)
+                refreshed = True
+                continue
+            raise self._classify_response(response, call)
+
+    def _classify_network_error(self, exc: requests.RequestException, call: _Call) -> HubSpotError:
+        never_sent = isinstance(exc, requests.ConnectTimeout) or _is_refused(exc)
+        unknown = not never_sent and not call.idempotent
+        what = type(exc).__name__
+        if isinstance(exc, requests.Timeout):
+            what = f"no answer within {self.timeout:g} s ({what})"
+        message = f"Could not reach HubSpot at {self.base_url}{call.path}: {what}. " + (
+            "The request may have been processed."
+            if unknown
+            else "Check the connection's host and the network."
+        )
+        return self._maybe_unknown(
+            HubSpotConnectionError(message, outcome_unknown=unknown, category="CONNECTION_ERROR"), call
+        )
+
+    def _classify_response(self, response: requests.Response, call: _Call) -> HubSpotError:
+        status = response.status_code
+        body = _json_or_none(response)
+        hubspot_message = _redact(str(body.get("message") or response.reason or ""), self._token)
+        hubspot_message = hubspot_message[:_MAX_MESSAGE_CHARS]
+        fields: dict[str, Any] = {
+            "status": status,
+            "category": body.get("category"),
+            "correlation_id": body.get("correlationId"),
+            "hubspot_message": hubspot_message,
+            "context": body.get("context") if isinstance(body.get("context"), dict) else None,
+        }
+        where = f"{call.method} {call.path}"
+        suffix = f" (correlationId {fields['correlation_id']})" if fields["correlation_id"] else ""
+        if status == 429:
+            policy = str(body.get("policyName") or "")
+            fields["category"] = fields["category"] or body.get("errorType") or "RATE_LIMIT"
+            if policy.upper() == "DAILY":
+                daily = response.headers.get("X-HubSpot-RateLimit-Daily", "?")
+                return HubSpotDailyLimitError(
+                    f"HubSpot's daily request limit for this account is used up ({daily} requests per "
+                    f"day, policy DAILY){suffix}. It resets at midnight in the account's time zone; "
+                    "retrying before then is pointless. Re-run the task after the reset, or raise the "
+                    "account's limit (API limit increase add-on).",
+                    **fields,
+                )
+            wait = _retry_after(response) or self.rate_limiter.seconds_until_free()
+            self.rate_limiter.pause(wait)
+            return HubSpotRateLimitError(
+                f"HubSpot's rate limit was hit on {where} (429, policy {policy or 'unknown'}){suffix}; "
+                f"waiting {wait:.1f} s for the window. If this persists, lower requests_per_10s or the "
+                "number of tasks sharing this HubSpot account.",
+                retry_after=wait,
+                **fields,
+            )
+        if status == 401:
+            return HubSpotAuthError(
+                f"HubSpot rejected the access token of connection {self.conn_id!r} (401 "
+                f"{fields['category'] or 'INVALID_AUTHENTICATION'}){suffix}: {hubspot_message} "
+                "Put a valid private-app token, service key or OAuth access token in the connection's "
+                "'Access token' (password) field, or add client_id, client_secret and refresh_token to "
+                "its extra so expired OAuth tokens are refreshed.",
+                **fields,
+            )
+        if status == 403:
+            scopes = _required_scopes(body)
+            named = ", ".join(scopes) if scopes else "not named by HubSpot"
+            return HubSpotMissingScopesError(
+                f"The HubSpot app behind connection {self.conn_id!r} lacks required scopes ({named}) "
+                f"for {where} (403 {fields['category'] or 'MISSING_SCOPES'}){suffix}. Grant them to the "
+                "app (batch create and read of tickets need 'tickets'), then use the new token.",
+                scopes=scopes,
+                **fields,
+            )
+        if status == 404:
+            return HubSpotNotFoundError(
+                f"HubSpot answered 404 for {where} at {self.base_url}{suffix}: {hubspot_message} "
+                "Check the connection's host (base URL) and extra api_version ('v3' or '2026-03').",
+                **fields,
+            )
+        if status == 400:
+            return HubSpotValidationError(
+                f"HubSpot rejected {where} as a whole (400 {fields['category'] or 'VALIDATION_ERROR'})"
+                f"{suffix}: {hubspot_message} Nothing in this request was written.",
+                **fields,
+            )
+        if status == 423 or status >= 500:
+            unknown = status != 423 and not call.idempotent
+            error = HubSpotServerError(
+                f"HubSpot answered {status} to {where}{suffix}: {hubspot_message or 'server error'}."
+                + (" The request may have been processed." if unknown else ""),
+                outcome_unknown=unknown,
+                retry_after=_retry_after(response) or (2.0 if status == 423 else None),
+                **fields,
+            )
+            return self._maybe_unknown(error, call)
+        return HubSpotError(f"HubSpot answered {status} to {where}{suffix}: {hubspot_message}", **fields)
+
+    def _maybe_unknown(self, error: HubSpotRetryableError, call: _Call) -> HubSpotError:
+        if not error.outcome_unknown:
+            return error
+        if call.resend_unknown:
+            call.outcome_uncertain = True
+            return error
+        return HubSpotOutcomeUnknownError(
+            f"{error} It was not re-sent, to avoid creating duplicates.",
+            status=error.status,
+            correlation_id=error.correlation_id,
+            hubspot_message=error.hubspot_message,
+        )
+
+    def _current_token(self) -> str:
+        if self._oauth is None:
+            return self._token
+        expires_at = self._token_expires_at
+        if not self._token or (expires_at is not None and time.monotonic() > expires_at):
+            self._refresh_token(stale=self._token)
+        return self._token
+
+    def _refresh_token(self, *, stale: str) -> None:
+        oauth = self._oauth
+        if oauth is None:
+            return
+        with self._token_lock:
+            if self._token != stale and self._token:
+                return  # another thread refreshed it meanwhile
+            try:
+                response = self.session.post(
+                    f"{self.base_url}/oauth/v1/token",
+                    data={
+                        "grant_type": "refresh_token",
+                        "client_id": oauth.client_id,
+                        "client_secret": oauth.client_secret,
+                        "refresh_token": oauth.refresh_token,
+                    },
+                    timeout=self.timeout,
+                )
+            except requests.RequestException as exc:
+                raise HubSpotAuthError(
+                    f"Could not refresh the OAuth access token of connection {self.conn_id!r}: "
+                    f"{type(exc).__name__}. Check the connection's host and the network."
+                ) from None
+            body = _json_or_none(response)
+            token = body.get("access_token")
+            if not response.ok or not isinstance(token, str) or not token:
+                message = _redact(str(body.get("message") or response.reason), oauth.refresh_token)
+                raise HubSpotAuthError(
+                    f"HubSpot refused to refresh the OAuth access token of connection {self.conn_id!r} "
+                    f"({response.status_code} {body.get('status') or ''}): {message}. Check client_id, "
+                    "client_secret and refresh_token in the connection's extra.",
+                    status=response.status_code,
+                )
+            self._on_new_token(token)
+            self._token = token
+            expires_in = body.get("expires_in")
+            if isinstance(expires_in, int | float):
+                self._token_expires_at = time.monotonic() + float(expires_in) - _REFRESH_AHEAD_SECONDS
+            log.info("Refreshed the OAuth access token of connection %r.", self.conn_id)
+
+    def _wait(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(retry_after, int | float) and not isinstance(exc, HubSpotServerError):
+            return float(retry_after)
+        policy = self.retry_policy
+        backoff = tenacity.wait_exponential_jitter(initial=policy.backoff_initial, max=policy.backoff_max)
+        return max(float(backoff(retry_state)), float(retry_after or 0.0))
+
+    def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        log.warning(
+            "HubSpot call failed (attempt %d of %d), retrying in %.1f s: %s",
+            retry_state.attempt_number,
+            self.retry_policy.max_attempts,
+            wait,
+            exc,
+        )
+
+
+def _is_retryable(exc: BaseException) -> bool:
+    if isinstance(exc, HubSpotDailyLimitError):
+        return False
+    return isinstance(exc, HubSpotRetryableError | HubSpotRateLimitError)
+
+
+def _is_refused(exc: requests.RequestException) -> bool:
+    reason = getattr(exc.args[0], "reason", None) if exc.args else None
+    return isinstance(reason, NewConnectionError)
+
+
+def _retry_after(response: requests.Response) -> float | None:
+    value = response.headers.get("Retry-After")
+    if not value:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None
+
+
+def _json_or_none(response: requests.Response) -> dict[str, Any]:
+    try:
+        body = response.json()
+    except (ValueError, json.JSONDecodeError):
+        return {}
+    return body if isinstance(body, dict) else {}
+
+
+def _required_scopes(body: Mapping[str, Any]) -> list[str]:
+    scopes: list[str] = []
+    contexts = [body.get("context")] + [
+        e.get("context") for e in body.get("errors") or [] if isinstance(e, dict)
+    ]
+    for context in contexts:
+        if not isinstance(context, dict):
+            continue
+        for key in ("requiredGranularScopes", "requiredScopes", "requiredScope"):
+            for scope in context.get(key) or []:
+                if isinstance(scope, str) and scope not in scopes:
+                    scopes.append(scope)
+    return scopes
+
+
+def _redact(text: str, secret: str | None) -> str:
+    return text.replace(secret, "***") if secret else text

@@ -1,0 +1,147 @@
+"""Client-side limiter for HubSpot's rolling 10-second request window.
+
+HubSpot counts requests per app (or account) in a rolling window and answers 429 past the budget.
+HubSpot also asks integrations to keep 429s under 5 % of their requests, so a good client paces
+itself from the ``X-HubSpot-RateLimit-*`` headers instead of bouncing off the limit.
+
+The limiter keeps a log of this process's own sends in the window and lets a request go while that
+log is below its *cap*:
+
+* the budget is ``requests_per_window`` when configured, else learned from
+  ``X-HubSpot-RateLimit-Max`` (100, the smallest tier, until the first answer arrives);
+* ``X-HubSpot-RateLimit-Remaining`` reveals requests made by *other* clients of the same account
+  (mapped shards on other workers, other DAGs). While others are active, the cap shrinks to this
+  process's share of the budget, minus a small reserve for requests in flight, so that several
+  independent processes converge on the shared budget instead of hammering into 429s;
+* a 429 pauses every thread of the process (:meth:`RateLimiter.pause`).
+
+Plain Python, thread-safe, no Airflow import.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping
+
+DEFAULT_BUDGET = 100
+"""Requests per 10 s assumed until HubSpot's headers tell: the smallest private-app tier."""
+
+MAX_HEADER = "X-HubSpot-RateLimit-Max"
+REMAINING_HEADER = "X-HubSpot-RateLimit-Remaining"
+INTERVAL_HEADER = "X-HubSpot-RateLimit-Interval-Milliseconds"
+
+_CLOCK_SKEW_SECONDS = 0.1
+"""Our sends are logged before HubSpot receives them: keep each entry a little longer."""
+
+_FOREIGN_SMOOTHING = 0.3
+
+
+class RateLimiter:
+    """Paces requests to stay inside HubSpot's rolling window, alone or sharing an account.
+
+    :param requests_per_window: the budget; ``None`` learns it from ``X-HubSpot-RateLimit-Max``.
+    :param window_seconds: the window length; updated from ``X-HubSpot-RateLimit-Interval-Milliseconds``.
+    :param clock: monotonic clock in seconds (injectable for tests).
+    """
+
+    def __init__(
+        self,
+        requests_per_window: int | None = None,
+        *,
+        window_seconds: float = 10.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if requests_per_window is not None and requests_per_window < 1:
+            raise ValueError(f"requests_per_window must be at least 1, got {requests_per_window}")
+        self._configured = requests_per_window
+        self._budget = requests_per_window or DEFAULT_BUDGET
+        self._window = window_seconds
+        self._clock = clock
+        self._sent: deque[float] = deque()
+        self._foreign = 0.0
+        self._paused_until = 0.0
+        self._cond = threading.Condition()
+
+    @property
+    def budget(self) -> int:
+        """Requests per window for the whole account, as configured or learned."""
+        return self._budget
+
+    @property
+    def cap(self) -> int:
+        """How many requests this process may have in the current window."""
+        with self._cond:
+            return self._cap()
+
+    def acquire(self) -> None:
+        """Block until one more request may be sent, then count it as sent."""
+        with self._cond:
+            while True:
+                now = self._clock()
+                self._expire(now)
+                wait = self._paused_until - now
+                if wait <= 0 and len(self._sent) < self._cap():
+                    self._sent.append(now)
+                    return
+                if wait <= 0:
+                    wait = self._sent[0] + self._window + _CLOCK_SKEW_SECONDS - now
+                self._cond.wait(timeout=max(wait, 0.001))
+
+    def observe(self, headers: Mapping[str, str]) -> None:
+        """Learn the budget and other clients' usage from one response's rate-limit headers.
+
+        :param headers: the response headers (case-insensitive mapping, as ``requests`` gives).
+        """
+        maximum = _int_header(headers, MAX_HEADER)
+        remaining = _int_header(headers, REMAINING_HEADER)
+        interval_ms = _int_header(headers, INTERVAL_HEADER)
+        with self._cond:
+            if interval_ms:
+                self._window = interval_ms / 1000.0
+            if maximum and self._configured is None:
+                self._budget = maximum
+            if maximum is not None and remaining is not None:
+                self._expire(self._clock())
+                used_by_account = maximum - remaining
+                foreign = max(0.0, float(used_by_account - len(self._sent)))
+                self._foreign += _FOREIGN_SMOOTHING * (foreign - self._foreign)
+            self._cond.notify_all()
+
+    def pause(self, seconds: float) -> None:
+        """Hold every request of this process for ``seconds`` (after a 429)."""
+        with self._cond:
+            self._paused_until = max(self._paused_until, self._clock() + seconds)
+
+    def seconds_until_free(self) -> float:
+        """Seconds until this process's oldest request in the window leaves it (at least 0.5)."""
+        with self._cond:
+            now = self._clock()
+            self._expire(now)
+            if not self._sent:
+                return 0.5
+            return max(0.5, self._sent[0] + self._window + _CLOCK_SKEW_SECONDS - now)
+
+    def _cap(self) -> int:
+        if self._foreign < 1.0:
+            return self._budget
+        own = max(len(self._sent), 1)
+        reserve = max(1, self._budget // 20)
+        share = own / (own + self._foreign)
+        return max(1, int((self._budget - reserve) * share) + 1)
+
+    def _expire(self, now: float) -> None:
+        horizon = now - self._window - _CLOCK_SKEW_SECONDS
+        while self._sent and self._sent[0] <= horizon:
+            self._sent.popleft()
+
+
+def _int_header(headers: Mapping[str, str], name: str) -> int | None:
+    value = headers.get(name)
+    if value is None:
+        return None
+    try:
+        return int(value)
+    except ValueError:
+        return None
