@@ -136,3 +136,11 @@ class HubSpotOutcomeUnknownError(HubSpotError):
 
 class HubSpotInputError(AirflowFailException):
     """The operator's input is invalid; nothing about it was sent. Retrying the task cannot help."""
+
+
+class HubSpotRecordsFailedError(AirflowFailException):
+    """Some inputs ended in errors (``fail_on_error=True``); every output was written first.
+
+    It fails the task without Airflow retries: re-sending the same inputs gets the same answer, and
+    without ``id_property`` a retry would create the successful ones again.
+    """

@@ -1,0 +1,122 @@
+"""Validating and normalising create inputs into HubSpot's batch-create shape (plain Python).
+
+An input is HubSpot's shape ``{"properties": {...}, "associations": [...], "objectWriteTraceId": "…"}``
+or a plain properties dict. Values are turned into the strings HubSpot stores (booleans as
+``"true"``/``"false"``); ``None`` values are left out; nested objects are rejected.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from airflow_provider_hubtix.inputs import InvalidInputError
+
+MAX_VALUE_CHARS = 65_536
+_SHAPE_KEYS = frozenset({"properties", "associations", "objectWriteTraceId"})
+
+
+@dataclass(slots=True)
+class CreateInput:
+    """One create input, ready to send.
+
+    :param index: 0-based position in the operator's inputs.
+    :param original: the input as given, echoed in error records.
+    :param payload: HubSpot's shape, with an ``objectWriteTraceId`` unique within the run.
+    """
+
+    index: int
+    original: Any
+    payload: dict[str, Any]
+
+    @property
+    def properties(self) -> dict[str, str]:
+        """The properties that are sent."""
+        props: dict[str, str] = self.payload["properties"]
+        return props
+
+    @property
+    def trace_id(self) -> str:
+        """The ``objectWriteTraceId`` HubSpot echoes in this input's errors."""
+        trace_id: str = self.payload["objectWriteTraceId"]
+        return trace_id
+
+
+def normalise_create_input(
+    item: Any, index: int, location: str, *, trace_prefix: str, id_property: str | None = None
+) -> CreateInput:
+    """Check one create input and return it in HubSpot's shape.
+
+    :param item: the input as given.
+    :param index: its 0-based position.
+    :param location: where it came from ("item 3", "line 17"), for messages.
+    :param trace_prefix: prefix of generated trace ids, unique per run.
+    :param id_property: a unique-value property every input must carry, or ``None``.
+    """
+    where = f"Input {index} ({location})"
+    if not isinstance(item, Mapping):
+        raise InvalidInputError(
+            f"{where} is a {type(item).__name__}; each create input must be an object: a properties "
+            'dict or {"properties": {...}, "associations": [...]}.'
+        )
+    if "properties" in item:
+        unknown = set(item) - _SHAPE_KEYS
+        if unknown:
+            raise InvalidInputError(
+                f"{where} has unexpected keys {sorted(unknown)}; a HubSpot create input takes only "
+                "properties, associations and objectWriteTraceId."
+            )
+        raw_properties = item["properties"]
+        associations = item.get("associations", [])
+        trace_id = item.get("objectWriteTraceId")
+    else:
+        raw_properties, associations, trace_id = item, [], None
+    if not isinstance(raw_properties, Mapping):
+        raise InvalidInputError(
+            f"{where}: 'properties' must be an object; got {type(raw_properties).__name__}."
+        )
+    if not isinstance(associations, list) or not all(isinstance(a, Mapping) for a in associations):
+        raise InvalidInputError(f"{where}: 'associations' must be a list of association objects.")
+    if trace_id is not None and not isinstance(trace_id, str):
+        raise InvalidInputError(f"{where}: 'objectWriteTraceId' must be a string.")
+    properties = {name: _property_value(where, name, value) for name, value in raw_properties.items()}
+    properties = {name: value for name, value in properties.items() if value is not None}
+    if not properties:
+        raise InvalidInputError(f"{where} has no properties; a ticket needs at least hs_pipeline_stage.")
+    if id_property and not properties.get(id_property):
+        raise InvalidInputError(
+            f"{where} has no value for id_property {id_property!r}; every input must carry its unique "
+            "external id so the create can be made duplicate-safe."
+        )
+    return CreateInput(
+        index=index,
+        original=item,
+        payload={
+            "properties": properties,
+            "associations": list(associations),
+            "objectWriteTraceId": trace_id or f"{trace_prefix}-{index}",
+        },
+    )
+
+
+def _property_value(where: str, name: Any, value: Any) -> str | None:
+    if not isinstance(name, str) or not name:
+        raise InvalidInputError(f"{where} has a property name {name!r}; names must be non-empty strings.")
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int | float):
+        return str(value)
+    if not isinstance(value, str):
+        raise InvalidInputError(
+            f"{where}: property {name!r} is a {type(value).__name__}; HubSpot property values are "
+            "strings, numbers or booleans (join multi-select values with ';')."
+        )
+    if len(value) > MAX_VALUE_CHARS:
+        raise InvalidInputError(
+            f"{where}: property {name!r} has {len(value):,} characters; HubSpot stores at most "
+            f"{MAX_VALUE_CHARS:,}."
+        )
+    return value

@@ -1,0 +1,374 @@
+"""The two jobs, batch create and batch read, from raw inputs to written records (plain Python).
+
+Each job validates every input before the first request (so bad input costs no request), then
+streams the inputs again in chunks through :func:`~airflow_provider_hubtix.runner.run_batches`.
+The HubSpot client is anything with the hook's ``batch_create`` / ``batch_read`` methods; its
+exceptions are read through two attributes (``stops_run``, ``outcome_unknown``) and ``status`` /
+``category``, so this module needs no Airflow import.
+
+Duplicate-safe create: with ``id_property`` set, a batch whose outcome is unknown is never re-sent
+blindly. The job reads which of its inputs exist (by ``id_property``), records those as results
+with ``"new": false``, and creates only the rest. A unique-value conflict on an input whose ticket
+already exists becomes such a result too.
+"""
+
+from __future__ import annotations
+
+import itertools
+import logging
+import uuid
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from airflow_provider_hubtix.accounting import (
+    NOT_ATTEMPTED,
+    BatchOutcome,
+    account_create,
+    account_create_failure,
+    account_read,
+    account_read_failure,
+)
+from airflow_provider_hubtix.batch_response import BatchResponse
+from airflow_provider_hubtix.create_inputs import CreateInput, normalise_create_input
+from airflow_provider_hubtix.inputs import InvalidInputError
+from airflow_provider_hubtix.outputs import RecordSink
+from airflow_provider_hubtix.progress import Logger, ProgressLog
+from airflow_provider_hubtix.read_inputs import ReadInput, normalise_read_input
+from airflow_provider_hubtix.runner import run_batches
+
+MAX_BATCH_SIZE = 100
+MAX_BATCH_SIZE_WITH_HISTORY = 50
+_MAX_RECONCILE_ROUNDS = 3
+_MAX_REPORTED_INPUT_ERRORS = 5
+_LOG = logging.getLogger(__name__)
+
+Located = tuple[str, Any]
+"""A raw input and where it came from ("item 3", "line 17")."""
+
+
+class TicketsClient(Protocol):
+    """What the jobs need from :class:`~airflow_provider_hubtix.hooks.tickets.HubSpotTicketsHook`."""
+
+    def batch_create(self, inputs: Sequence[dict[str, Any]], *, resend_unknown: bool = True) -> BatchResponse:
+        """Create up to 100 tickets."""
+
+    def batch_read(
+        self,
+        ids: Iterable[str | int],
+        *,
+        properties: Sequence[str] = (),
+        properties_with_history: Sequence[str] = (),
+        id_property: str | None = None,
+        archived: bool = False,
+    ) -> BatchResponse:
+        """Read up to 100 tickets (50 with history)."""
+
+
+def check_batch_size(batch_size: int, limit: int = MAX_BATCH_SIZE) -> None:
+    """Reject a batch size HubSpot would refuse.
+
+    :param batch_size: the requested size.
+    :param limit: HubSpot's limit for this call.
+    """
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= limit:
+        raise InvalidInputError(f"batch_size must be an integer from 1 to {limit}; got {batch_size!r}.")
+
+
+def validate_all(
+    items: Iterable[Located],
+    normalise: Callable[[Any, int, str], Any],
+    *,
+    unique_key: Callable[[Any], str] | None,
+) -> int:
+    """Check every input before anything is sent; return how many there are.
+
+    :param items: the located raw inputs.
+    :param normalise: validates one input (raises :class:`InvalidInputError`).
+    :param unique_key: for create with ``id_property``: the value that must not repeat.
+    :raises InvalidInputError: naming up to five bad rows (a file that cannot be parsed stops at once).
+    """
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    count = 0
+    for index, (location, raw) in enumerate(items):
+        count += 1
+        try:
+            item = normalise(raw, index, location)
+        except InvalidInputError as exc:
+            problems.append(str(exc))
+        else:
+            if unique_key is not None:
+                key = unique_key(item)
+                first = seen.setdefault(key, index)
+                if first != index:
+                    problems.append(
+                        f"Input {index} ({location}) repeats id_property value {key!r} of input {first}; "
+                        "each ticket needs its own unique value."
+                    )
+        if len(problems) >= _MAX_REPORTED_INPUT_ERRORS:
+            break
+    if problems:
+        more = " (stopped at the first five problems)" if len(problems) >= _MAX_REPORTED_INPUT_ERRORS else ""
+        raise InvalidInputError(
+            f"Invalid input{more}; nothing was sent to HubSpot:\n- " + "\n- ".join(problems)
+        )
+    return count
+
+
+def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
+    while batch := list(itertools.islice(items, size)):
+        yield batch
+
+
+def _failure_fields(exc: BaseException) -> dict[str, Any]:
+    return {
+        "status": getattr(exc, "status", None),
+        "category": str(getattr(exc, "category", None) or type(exc).__name__),
+        "message": str(exc),
+    }
+
+
+def _not_attempted(exc: BaseException) -> dict[str, Any]:
+    return {
+        "status": None,
+        "category": NOT_ATTEMPTED,
+        "message": f"Not sent: the run stopped before this batch because of an earlier failure: {exc}",
+    }
+
+
+@dataclass
+class CreateJob:
+    """Batch create: validate, chunk, send, account for every input.
+
+    :param client: the HubSpot client (the hook).
+    :param id_property: unique-value property every input carries (duplicate-safe create).
+    :param batch_size: inputs per request (1 to 100).
+    :param max_concurrency: requests in flight at most.
+    :param log: where progress goes.
+    """
+
+    client: TicketsClient
+    id_property: str | None = None
+    batch_size: int = MAX_BATCH_SIZE
+    max_concurrency: int = 16
+    log: Logger = _LOG
+
+    def __post_init__(self) -> None:
+        check_batch_size(self.batch_size)
+        self._trace_prefix = uuid.uuid4().hex[:12]
+
+    def normalise(self, raw: Any, index: int, location: str) -> CreateInput:
+        """Validate one raw input (see :func:`normalise_create_input`)."""
+        return normalise_create_input(
+            raw, index, location, trace_prefix=self._trace_prefix, id_property=self.id_property
+        )
+
+    def validate(self, items: Iterable[Located]) -> int:
+        """Validate every input; return the count.
+
+        :param items: the located raw inputs.
+        """
+        key = (lambda item: item.properties[self.id_property]) if self.id_property else None
+        return validate_all(items, self.normalise, unique_key=key)
+
+    def run(self, items: Iterable[Located], sink: RecordSink, *, total: int | None = None) -> None:
+        """Create every input, writing one record per input to ``sink``.
+
+        :param items: the located raw inputs (already validated).
+        :param sink: receives result and error records.
+        :param total: the number of inputs, for progress.
+        """
+        prepared = (self.normalise(raw, index, location) for index, (location, raw) in enumerate(items))
+        run_batches(
+            _chunks(prepared, self.batch_size),
+            self.process,
+            self.fail,
+            sink,
+            max_concurrency=self.max_concurrency,
+            progress=ProgressLog(self.log, "created", total),
+        )
+
+    def process(self, batch: Sequence[CreateInput]) -> BatchOutcome:
+        """Send one batch and account for it; raises only when the run must stop."""
+        outcome = BatchOutcome()
+        pending = list(batch)
+        try:
+            for _round in range(_MAX_RECONCILE_ROUNDS):
+                try:
+                    response = self.client.batch_create(
+                        [item.payload for item in pending], resend_unknown=self.id_property is None
+                    )
+                except Exception as exc:
+                    if getattr(exc, "stops_run", True) or not (
+                        self.id_property and getattr(exc, "outcome_unknown", False)
+                    ):
+                        raise
+                    self.log.warning(
+                        "Outcome of a batch of %d is unknown (%s); checking what exists.", len(pending), exc
+                    )
+                    pending = self._keep_missing(pending, outcome)
+                    if not pending:
+                        return outcome
+                    continue
+                if response.outcome_uncertain:
+                    self.log.warning(
+                        "A batch was re-sent after an answer was lost; these inputs may now exist twice in "
+                        "HubSpot (set id_property to prevent this): %s",
+                        [item.index for item in pending],
+                    )
+                _merge(
+                    outcome,
+                    self._settle_conflicts(pending, account_create(pending, response, self.id_property)),
+                )
+                return outcome
+        except Exception as exc:
+            if getattr(exc, "stops_run", True):
+                raise
+            _merge(outcome, account_create_failure(pending, **_failure_fields(exc)))
+            return outcome
+        _merge(
+            outcome,
+            account_create_failure(
+                pending,
+                status=None,
+                category="OUTCOME_UNKNOWN",
+                message=f"HubSpot's answer was lost {_MAX_RECONCILE_ROUNDS} times for this batch and these "
+                "inputs were not found afterwards. Re-run the task to create them.",
+            ),
+        )
+        return outcome
+
+    def fail(self, batch: Sequence[CreateInput], exc: BaseException, attempted: bool) -> BatchOutcome:
+        """Error records for a batch when the run stops."""
+        fields = _failure_fields(exc) if attempted else _not_attempted(exc)
+        return account_create_failure(batch, **fields)
+
+    def _keep_missing(self, pending: list[CreateInput], outcome: BatchOutcome) -> list[CreateInput]:
+        """Record the inputs that exist as results (``new: false``); return the others."""
+        existing = self._existing(pending)
+        missing = []
+        for item in pending:
+            record = existing.get(item.properties[self.id_property or ""])
+            if record is None:
+                missing.append(item)
+            else:
+                outcome.results.append({**record, "input_index": item.index, "new": False})
+        return missing
+
+    def _existing(self, pending: Sequence[CreateInput]) -> dict[str, dict[str, Any]]:
+        id_property = self.id_property or ""
+        response = self.client.batch_read(
+            [item.properties[id_property] for item in pending],
+            properties=sorted({name for item in pending for name in item.properties}),
+            id_property=id_property,
+        )
+        found: dict[str, dict[str, Any]] = {}
+        for result in response.results:
+            value = (result.get("properties") or {}).get(id_property)
+            if value is not None:
+                found[str(value)] = result
+        return found
+
+    def _settle_conflicts(self, pending: Sequence[CreateInput], accounted: BatchOutcome) -> BatchOutcome:
+        """With id_property: a CONFLICT for an input whose ticket exists becomes a result."""
+        for record in accounted.results:
+            record.setdefault("new", True)
+        conflicts = [e for e in accounted.errors if e["category"] == "CONFLICT"]
+        if not self.id_property or not conflicts:
+            return accounted
+        by_index = {item.index: item for item in pending}
+        conflicted = [by_index[e["input_index"]] for e in conflicts]
+        settled = BatchOutcome()
+        still_missing = {item.index for item in self._keep_missing(conflicted, settled)}
+        settled.results[:0] = accounted.results
+        settled.errors = [
+            e for e in accounted.errors if e["category"] != "CONFLICT" or e["input_index"] in still_missing
+        ]
+        return settled
+
+
+@dataclass
+class ReadJob:
+    """Batch read: validate ids, chunk, send, one result per found id and one error per missing id.
+
+    :param client: the HubSpot client (the hook).
+    :param id_property: the unique property the ids refer to, or ``None`` for record ids.
+    :param properties: properties to return.
+    :param properties_with_history: properties to return with history (batches of 50 then).
+    :param archived: read archived tickets.
+    :param max_concurrency: requests in flight at most.
+    :param log: where progress goes.
+    """
+
+    client: TicketsClient
+    id_property: str | None = None
+    properties: Sequence[str] = ()
+    properties_with_history: Sequence[str] = ()
+    archived: bool = False
+    max_concurrency: int = 16
+    log: Logger = _LOG
+
+    @property
+    def batch_size(self) -> int:
+        """100, or 50 when history is requested (HubSpot's limits)."""
+        return MAX_BATCH_SIZE_WITH_HISTORY if self.properties_with_history else MAX_BATCH_SIZE
+
+    def normalise(self, raw: Any, index: int, location: str) -> ReadInput:
+        """Validate one id (see :func:`normalise_read_input`)."""
+        return normalise_read_input(raw, index, location, id_property=self.id_property)
+
+    def validate(self, items: Iterable[Located]) -> int:
+        """Validate every id; return the count.
+
+        :param items: the located raw ids.
+        """
+        return validate_all(items, self.normalise, unique_key=None)
+
+    def run(self, items: Iterable[Located], sink: RecordSink, *, total: int | None = None) -> None:
+        """Read every id, writing records to ``sink``.
+
+        :param items: the located raw ids (already validated).
+        :param sink: receives result and error records.
+        :param total: the number of ids, for progress.
+        """
+        prepared = (self.normalise(raw, index, location) for index, (location, raw) in enumerate(items))
+        run_batches(
+            _chunks(prepared, self.batch_size),
+            self.process,
+            self.fail,
+            sink,
+            max_concurrency=self.max_concurrency,
+            progress=ProgressLog(self.log, "read", total),
+        )
+
+    def process(self, batch: Sequence[ReadInput]) -> BatchOutcome:
+        """Read one batch and account for it; raises only when the run must stop."""
+        properties = list(self.properties)
+        if self.id_property and properties and self.id_property not in properties:
+            properties.append(self.id_property)
+        if self.id_property and not properties:
+            properties = [self.id_property]
+        try:
+            response = self.client.batch_read(
+                [item.id for item in batch],
+                properties=properties,
+                properties_with_history=list(self.properties_with_history),
+                id_property=self.id_property,
+                archived=self.archived,
+            )
+        except Exception as exc:
+            if getattr(exc, "stops_run", True):
+                raise
+            return account_read_failure(batch, **_failure_fields(exc))
+        return account_read(batch, response, self.id_property)
+
+    def fail(self, batch: Sequence[ReadInput], exc: BaseException, attempted: bool) -> BatchOutcome:
+        """Error records for a batch when the run stops."""
+        fields = _failure_fields(exc) if attempted else _not_attempted(exc)
+        return account_read_failure(batch, **fields)
+
+
+def _merge(into: BatchOutcome, other: BatchOutcome) -> None:
+    into.results.extend(other.results)
+    into.errors.extend(other.errors)

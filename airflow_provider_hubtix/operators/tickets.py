@@ -1,0 +1,368 @@
+"""BatchCreateTicketsOperator and BatchReadTicketsOperator: the Airflow glue around the jobs.
+
+They render templates, turn paths into files (local or object storage), validate at DAG parse time
+what can be validated then, call :mod:`airflow_provider_hubtix.jobs`, and push the outputs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import AbstractContextManager
+from functools import cached_property
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, ClassVar
+
+from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
+
+from airflow_provider_hubtix.exceptions import HubSpotInputError, HubSpotRecordsFailedError
+from airflow_provider_hubtix.hooks.tickets import HubSpotTicketsHook
+from airflow_provider_hubtix.inputs import InvalidInputError, iter_file, parse_inline
+from airflow_provider_hubtix.jobs import MAX_BATCH_SIZE, CreateJob, Located, ReadJob, check_batch_size
+from airflow_provider_hubtix.outputs import ERRORS_FILE, RESULTS_FILE, JsonLinesSink, MemorySink, RecordSink
+
+if TYPE_CHECKING:
+    import jinja2
+    from airflow.providers.common.compat.sdk import Context
+
+DEFAULT_MAX_CONCURRENCY = 16
+_ERRORS_IN_MESSAGE = 5
+
+
+class _TicketsBatchOperator(BaseOperator):
+    """What both operators share: connection, concurrency, outputs, publishing and failing."""
+
+    template_ext: Sequence[str] = (".json",)
+    template_fields_renderers: ClassVar[dict[str, str]] = {"inputs": "json", "ids": "json"}
+    ui_color = "#ff7a59"
+    path_fields: ClassVar[tuple[str, ...]] = ()
+    """Templated fields that hold paths: rendered as text, never loaded as template files."""
+    result_verb: ClassVar[str] = "created"
+
+    def __init__(
+        self,
+        *,
+        output_path: str | ObjectStoragePath | None = None,
+        fail_on_error: bool = True,
+        hubspot_conn_id: str = HubSpotTicketsHook.default_conn_name,
+        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        requests_per_10s: int | None = None,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.output_path = output_path
+        self.fail_on_error = fail_on_error
+        self.hubspot_conn_id = hubspot_conn_id
+        self.max_concurrency = max_concurrency
+        self.requests_per_10s = requests_per_10s
+        _check_positive("max_concurrency", max_concurrency, self.task_id)
+        if requests_per_10s is not None:
+            _check_positive("requests_per_10s", requests_per_10s, self.task_id)
+
+    @cached_property
+    def hook(self) -> HubSpotTicketsHook:
+        """The hook for :attr:`hubspot_conn_id`."""
+        return HubSpotTicketsHook(
+            self.hubspot_conn_id, requests_per_10s=self.requests_per_10s, max_connections=self.max_concurrency
+        )
+
+    def resolve_template_files(self) -> None:
+        """Load ``.json`` template files for the inline fields only; paths stay paths."""
+        saved = self._hide_path_fields()
+        try:
+            super().resolve_template_files()
+        finally:
+            for name, value in saved.items():
+                setattr(self, name, value)
+
+    def _do_render_template_fields(
+        self,
+        parent: Any,
+        template_fields: Iterable[str],
+        context: Context,
+        jinja_env: jinja2.Environment,
+        seen_oids: set[int],
+    ) -> None:
+        if parent is not self:
+            super()._do_render_template_fields(parent, template_fields, context, jinja_env, seen_oids)
+            return
+        fields = list(template_fields)
+        inline = [name for name in fields if name not in self.path_fields]
+        super()._do_render_template_fields(parent, inline, context, jinja_env, seen_oids)
+        for name in fields:
+            value = getattr(self, name, None)
+            if name not in self.path_fields or not value or id(value) in seen_oids:
+                continue
+            if isinstance(value, str):
+                setattr(self, name, jinja_env.from_string(value).render(context))
+            else:
+                setattr(self, name, self.render_template(value, context, jinja_env, seen_oids))
+
+    def _hide_path_fields(self) -> dict[str, Any]:
+        saved = {name: getattr(self, name, None) for name in self.path_fields}
+        for name in saved:
+            setattr(self, name, None)
+        return saved
+
+    def _run(
+        self,
+        context: Context,
+        job: CreateJob | ReadJob,
+        items: Callable[[], Iterator[Located]],
+    ) -> Any:
+        """Validate, run, publish the outputs, then fail if asked to; return the return_value."""
+        try:
+            total = job.validate(items())
+        except InvalidInputError as exc:
+            raise HubSpotInputError(f"Task {self.task_id!r}: {exc}") from None
+        self.log.info("%d inputs are valid; sending them to HubSpot in batches of %d.", total, job.batch_size)
+        sink: RecordSink = MemorySink() if self.output_path is None else JsonLinesSink(self._output_opener())
+        stopped: BaseException | None = None
+        try:
+            job.run(items(), sink, total=total)
+        except InvalidInputError as exc:
+            stopped = HubSpotInputError(f"Task {self.task_id!r}: {exc}")
+        except Exception as exc:
+            stopped = exc
+        finally:
+            sink.close()
+        return_value, errors_value = self._outputs(sink, total)
+        if stopped is not None or (self.fail_on_error and sink.errors_count):
+            self._push(context, "return_value", return_value)
+            self._push(context, "errors", errors_value)
+            if stopped is not None:
+                raise stopped
+            raise HubSpotRecordsFailedError(self._failure_message(sink, total))
+        self._push(context, "errors", errors_value)
+        if sink.errors_count:
+            self.log.warning("%s", self._failure_message(sink, total))
+        return return_value
+
+    def _outputs(self, sink: RecordSink, total: int) -> tuple[Any, Any]:
+        if isinstance(sink, MemorySink):
+            return sink.results, sink.errors
+        folder = self._output_folder()
+        return (
+            {
+                "results_path": str(folder / RESULTS_FILE),
+                "errors_path": str(folder / ERRORS_FILE),
+                "total": total,
+                self.result_verb: sink.results_count,
+                "failed": sink.errors_count,
+            },
+            str(folder / ERRORS_FILE),
+        )
+
+    def _failure_message(self, sink: RecordSink, total: int) -> str:
+        where = (
+            f"all errors are in {self._output_folder() / ERRORS_FILE}"
+            if self.output_path is not None
+            else f"all errors are in the XCom 'errors' of task {self.task_id!r}"
+        )
+        first = sink.errors[:_ERRORS_IN_MESSAGE] if isinstance(sink, MemorySink) else []
+        lines = "".join(f"\n- {_describe_error(e)}" for e in first)
+        return (
+            f"{sink.errors_count:,} of {total:,} inputs failed ({sink.results_count:,} {self.result_verb}); "
+            f"{where}.{' First errors:' if lines else ''}{lines}"
+        )
+
+    def _push(self, context: Context, key: str, value: Any) -> None:
+        if self.do_xcom_push:
+            context["ti"].xcom_push(key=key, value=value)
+
+    def _output_folder(self) -> Path | ObjectStoragePath:
+        return _as_path(self.output_path)
+
+    def _output_opener(self) -> Callable[[str, str], AbstractContextManager[IO[str]]]:
+        folder = self._output_folder()
+        if isinstance(folder, Path):
+            folder.mkdir(parents=True, exist_ok=True)
+
+        def open_text(name: str, mode: str) -> AbstractContextManager[IO[str]]:
+            return (folder / name).open(mode, encoding="utf-8")  # type: ignore[no-any-return]
+
+        return open_text
+
+    def _located(self, inline: Any, path: Any, what: str) -> Callable[[], Iterator[Located]]:
+        """A factory of located raw items from the inline value or the file (called twice)."""
+        if path is not None:
+            source = _as_path(path)
+            return lambda: iter_file(str(source), lambda: source.open("rb"))
+        try:
+            values = parse_inline(inline, what)
+        except InvalidInputError as exc:
+            raise HubSpotInputError(f"Task {self.task_id!r}: {exc}") from None
+        return lambda: ((f"item {i}", v) for i, v in enumerate(values))
+
+
+class BatchCreateTicketsOperator(_TicketsBatchOperator):
+    """Create HubSpot tickets in batches of up to 100, accounting for every input.
+
+    Inputs come from ``inputs`` (a list, a JSON string, a ``.json`` template file or an XComArg) or
+    from ``inputs_path`` (a ``.json`` / ``.jsonl`` / ``.ndjson`` / ``.csv`` file, local or object
+    storage, streamed). Every input is checked before the first request. Each input gets a unique
+    ``objectWriteTraceId``, so one invalid input fails alone (HubSpot answers 207) instead of its
+    whole batch.
+
+    Outputs: without ``output_path``, XCom ``return_value`` is the list of result records (HubSpot's
+    record plus ``input_index`` and ``new``) and XCom ``errors`` the list of error records
+    (``input_index``, ``input``, ``status``, ``category``, ``message``, ``context``). With
+    ``output_path``, both go to ``results.jsonl`` / ``errors.jsonl`` in that folder, ``return_value``
+    is ``{"results_path", "errors_path", "total", "created", "failed"}`` and ``errors`` the errors path.
+
+    :param inputs: create inputs: HubSpot's shape or plain properties dicts. (templated)
+    :param inputs_path: a file of inputs instead of ``inputs``. (templated)
+    :param output_path: a folder (local path or object-storage URI) for the JSONL outputs. (templated)
+    :param id_property: a unique-value ticket property every input carries: makes the create
+        duplicate-safe (lost answers are checked, not re-sent; existing tickets become results).
+    :param fail_on_error: fail the task (after writing and pushing every output) if any input failed.
+    :param hubspot_conn_id: the ``hubspot`` connection.
+    :param max_concurrency: batches in flight at once.
+    :param requests_per_10s: rate budget, overriding the connection's.
+    :param batch_size: inputs per request, at most 100.
+
+    .. seealso:: README.md, section "BatchCreateTicketsOperator".
+    """
+
+    template_fields: Sequence[str] = ("inputs", "inputs_path", "output_path")
+    path_fields = ("inputs_path", "output_path")
+    result_verb = "created"
+
+    def __init__(
+        self,
+        *,
+        inputs: Any = None,
+        inputs_path: str | ObjectStoragePath | None = None,
+        id_property: str | None = None,
+        batch_size: int = MAX_BATCH_SIZE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.inputs = inputs
+        self.inputs_path = inputs_path
+        self.id_property = id_property
+        self.batch_size = batch_size
+        _check_exactly_one(self.task_id, inputs=inputs, inputs_path=inputs_path)
+        try:
+            check_batch_size(batch_size)
+        except InvalidInputError as exc:
+            raise HubSpotInputError(f"Task {self.task_id!r}: {exc}") from None
+
+    def execute(self, context: Context) -> Any:
+        """Create the tickets; see the class docstring for outputs."""
+        job = CreateJob(
+            self.hook,
+            id_property=self.id_property,
+            batch_size=self.batch_size,
+            max_concurrency=self.max_concurrency,
+            log=self.log,
+        )
+        return self._run(context, job, self._located(self.inputs, self.inputs_path, "inputs"))
+
+
+class BatchReadTicketsOperator(_TicketsBatchOperator):
+    """Read HubSpot tickets by id in batches of 100 (50 with history).
+
+    Ids come from ``ids`` (a list of ids or of records with an ``"id"`` key — create's results chain
+    directly —, a JSON string, or an XComArg; create's ``return_value`` with ``output_path``, a dict
+    with ``results_path``, is read from that file) or from ``ids_path`` (a ``.json`` / ``.jsonl``
+    file of ids or records, or a ``.csv`` with an ``id`` or ``id_property`` column).
+
+    Outputs follow the create operator's rules: result records are HubSpot's records; an id that does
+    not exist gives an error record ``{"id", "input_index", "status", "category": "OBJECT_NOT_FOUND",
+    "message", "context"}``; with ``output_path`` the return value counts ``read`` instead of
+    ``created``.
+
+    :param ids: the ids or records to read. (templated)
+    :param ids_path: a file of ids instead of ``ids``. (templated)
+    :param output_path: a folder (local path or object-storage URI) for the JSONL outputs. (templated)
+    :param id_property: read by this unique-value property instead of the record id.
+    :param properties: properties to return (empty: HubSpot's defaults).
+    :param properties_with_history: properties to return with their history (batches of 50).
+    :param archived: read archived tickets instead of active ones.
+    :param fail_on_error: fail the task (after writing and pushing every output) if any id failed.
+    :param hubspot_conn_id: the ``hubspot`` connection.
+    :param max_concurrency: batches in flight at once.
+    :param requests_per_10s: rate budget, overriding the connection's.
+
+    .. seealso:: README.md, section "BatchReadTicketsOperator".
+    """
+
+    template_fields: Sequence[str] = ("ids", "ids_path", "output_path")
+    path_fields = ("ids_path", "output_path")
+    result_verb = "read"
+
+    def __init__(
+        self,
+        *,
+        ids: Any = None,
+        ids_path: str | ObjectStoragePath | None = None,
+        id_property: str | None = None,
+        properties: Sequence[str] = (),
+        properties_with_history: Sequence[str] = (),
+        archived: bool = False,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.ids = ids
+        self.ids_path = ids_path
+        self.id_property = id_property
+        self.properties = list(properties)
+        self.properties_with_history = list(properties_with_history)
+        self.archived = archived
+        _check_exactly_one(self.task_id, ids=ids, ids_path=ids_path)
+        for name in ("properties", "properties_with_history"):
+            value = getattr(self, name)
+            if not all(isinstance(p, str) and p for p in value):
+                raise HubSpotInputError(f"Task {self.task_id!r}: {name} must be a list of property names.")
+
+    def execute(self, context: Context) -> Any:
+        """Read the tickets; see the class docstring for outputs."""
+        job = ReadJob(
+            self.hook,
+            id_property=self.id_property,
+            properties=self.properties,
+            properties_with_history=self.properties_with_history,
+            archived=self.archived,
+            max_concurrency=self.max_concurrency,
+            log=self.log,
+        )
+        ids, ids_path = self.ids, self.ids_path
+        if isinstance(ids, Mapping) and "results_path" in ids:
+            ids_path = ids["results_path"]
+            ids = None
+        return self._run(context, job, self._located(ids, ids_path, "ids"))
+
+
+def _as_path(value: Any) -> Path | ObjectStoragePath:
+    if isinstance(value, ObjectStoragePath):
+        return value
+    text = str(value)
+    if "://" in text and not text.startswith("file://"):
+        return ObjectStoragePath(text)
+    return Path(text.removeprefix("file://"))
+
+
+def _check_exactly_one(task_id: str, **named: Any) -> None:
+    given = [name for name, value in named.items() if value is not None]
+    if len(given) != 1:
+        first, second = named
+        raise HubSpotInputError(
+            f"Task {task_id!r}: give exactly one of {first} or {second}"
+            + ("; got both." if given else "; got neither.")
+        )
+
+
+def _check_positive(name: str, value: Any, task_id: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise HubSpotInputError(f"Task {task_id!r}: {name} must be a positive integer; got {value!r}.")
+
+
+def _describe_error(error: Mapping[str, Any]) -> str:
+    who = f"input {error.get('input_index')}" if "input" in error else f"id {error.get('id')}"
+    message = str(error.get("message") or "")
+    if len(message) > 300:
+        message = message[:300] + "…"
+    return f"{who}: {error.get('status')} {error.get('category')}: {message}"
+
+
+__all__ = ["BatchCreateTicketsOperator", "BatchReadTicketsOperator"]
