@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# The test command: lint, format check, type check, then the whole suite (unit, sandbox
+# conformance, end-to-end DAG runs in a real Airflow against the sandbox).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+bash scripts/setup.sh
+.venv/bin/ruff check .
+.venv/bin/ruff format --check .
+.venv/bin/mypy airflow_provider_hubtix
+.venv/bin/python -m pytest -q -p no:cacheprovider "$@"
