@@ -1,0 +1,116 @@
+"""One benchmark client process: runs an operator (or HubSpot's SDK loop) and prints its figures.
+
+Run by ``bench/run.py``; prints one JSON line: wall seconds, client CPU seconds, peak RSS (MiB),
+created/read/failed counts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import time
+from pathlib import Path
+from typing import Any
+
+
+class _TaskInstance:
+    """The one thing ``execute()`` needs from a task instance here: somewhere to push XComs."""
+
+    def __init__(self) -> None:
+        self.xcom: dict[str, Any] = {}
+
+    def xcom_push(self, key: str, value: Any) -> None:
+        self.xcom[key] = value
+
+
+def _run_operator(args: argparse.Namespace) -> dict[str, Any]:
+    from airflow_provider_hubtix.operators.tickets import (  # imported already, outside the timing
+        BatchCreateTicketsOperator,
+        BatchReadTicketsOperator,
+    )
+
+    common = {"output_path": args.output, "max_concurrency": args.concurrency, "fail_on_error": False}
+    if args.mode == "create":
+        operator: Any = BatchCreateTicketsOperator(
+            task_id="bench_create", inputs_path=args.input, id_property=args.id_property, **common
+        )
+    else:
+        operator = BatchReadTicketsOperator(task_id="bench_read", ids_path=args.input, **common)
+    result = operator.execute({"ti": _TaskInstance()})
+    return {"ok": result.get("created", result.get("read", 0)), "failed": result["failed"]}
+
+
+def _run_sdk(args: argparse.Namespace) -> dict[str, Any]:
+    """HubSpot's official SDK, batch create in chunks of 100, with its retry set up for 429/5xx."""
+    from hubspot import HubSpot
+    from hubspot.crm.tickets import BatchInputSimplePublicObjectInputForCreate
+    from urllib3.util.retry import Retry
+
+    retry = Retry(
+        total=8,
+        backoff_factor=0.5,
+        status_forcelist=(429, 500, 502, 503, 504),
+        allowed_methods=None,
+        respect_retry_after_header=True,
+    )
+    client = HubSpot(access_token=args.token, retry=retry)
+    client.crm.tickets.batch_api.api_client.configuration.host = args.url
+    created = failed = 0
+    batch: list[dict[str, Any]] = []
+
+    def flush() -> None:
+        nonlocal created, failed
+        body = BatchInputSimplePublicObjectInputForCreate(inputs=batch)
+        response = client.crm.tickets.batch_api.create(batch_input_simple_public_object_input_for_create=body)
+        created += len(response.results)
+        failed += len(batch) - len(response.results)
+        batch.clear()
+
+    with open(args.input, encoding="utf-8") as lines:
+        for line in lines:
+            item = json.loads(line)
+            batch.append({"properties": item, "associations": []})
+            if len(batch) == 100:
+                flush()
+    if batch:
+        flush()
+    return {"ok": created, "failed": failed}
+
+
+def main() -> None:
+    """Parse arguments, run, print the figures as one JSON line."""
+    parser = argparse.ArgumentParser()
+    parser.add_argument("mode", choices=["create", "read", "sdk-create"])
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--token", default="sandbox-token")
+    parser.add_argument("--input", required=True)
+    parser.add_argument("--output", default=None)
+    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--id-property", default=None)
+    args = parser.parse_args()
+    os.environ["AIRFLOW_CONN_HUBSPOT_DEFAULT"] = json.dumps(
+        {"conn_type": "hubspot", "host": args.url, "password": args.token}
+    )
+    if args.output:
+        Path(args.output).mkdir(parents=True, exist_ok=True)
+    if args.mode == "sdk-create":
+        import hubspot.crm.tickets  # noqa: F401  (import time is not what is measured)
+    else:
+        import airflow_provider_hubtix.operators.tickets  # noqa: F401
+    before = resource.getrusage(resource.RUSAGE_SELF)
+    start = time.perf_counter()
+    figures = _run_sdk(args) if args.mode == "sdk-create" else _run_operator(args)
+    wall = time.perf_counter() - start
+    after = resource.getrusage(resource.RUSAGE_SELF)
+    figures.update(
+        wall_s=wall,
+        cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
+        peak_rss_mib=after.ru_maxrss / 1024,
+    )
+    print(json.dumps(figures), flush=True)
+
+
+if __name__ == "__main__":
+    main()
