@@ -45,7 +45,7 @@ def _run_operator(args: argparse.Namespace) -> dict[str, Any]:
 def _run_sdk(args: argparse.Namespace) -> dict[str, Any]:
     """HubSpot's official SDK, batch create in chunks of 100, with its retry set up for 429/5xx."""
     from hubspot import HubSpot
-    from hubspot.crm.tickets import BatchInputSimplePublicObjectInputForCreate
+    from hubspot.crm.tickets import BatchInputSimplePublicObjectBatchInputForCreate
     from urllib3.util.retry import Retry
 
     retry = Retry(
@@ -62,8 +62,8 @@ def _run_sdk(args: argparse.Namespace) -> dict[str, Any]:
 
     def flush() -> None:
         nonlocal created, failed
-        body = BatchInputSimplePublicObjectInputForCreate(inputs=batch)
-        response = client.crm.tickets.batch_api.create(batch_input_simple_public_object_input_for_create=body)
+        body = BatchInputSimplePublicObjectBatchInputForCreate(inputs=batch)
+        response = client.crm.tickets.batch_api.create(batch_input_simple_public_object_batch_input_for_create=body)
         created += len(response.results)
         failed += len(batch) - len(response.results)
         batch.clear()
