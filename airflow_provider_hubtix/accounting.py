@@ -122,8 +122,6 @@ def account_create(
     for item, result in matched:
         record = dict(result)
         record["input_index"] = item.index
-        if response.outcome_uncertain:
-            record["possible_duplicate"] = True
         outcome.results.append(record)
     for item in leftovers:
         outcome.errors.append(

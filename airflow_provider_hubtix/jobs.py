@@ -30,6 +30,7 @@ from airflow_provider_hubtix.accounting import (
     account_read_failure,
 )
 from airflow_provider_hubtix.batch_response import BatchResponse
+from airflow_provider_hubtix.checkpoint import IndexSet, ResumeState
 from airflow_provider_hubtix.create_inputs import CreateInput, normalise_create_input
 from airflow_provider_hubtix.inputs import InvalidInputError
 from airflow_provider_hubtix.outputs import RecordSink
@@ -157,6 +158,7 @@ class CreateJob:
     def __post_init__(self) -> None:
         check_batch_size(self.batch_size)
         self._trace_prefix = uuid.uuid4().hex[:12]
+        self._maybe_sent = IndexSet()
 
     def normalise(self, raw: Any, index: int, location: str) -> CreateInput:
         """Validate one raw input (see :func:`normalise_create_input`)."""
@@ -172,21 +174,39 @@ class CreateJob:
         key = (lambda item: item.properties[self.id_property]) if self.id_property else None
         return validate_all(items, self.normalise, unique_key=key)
 
-    def run(self, items: Iterable[Located], sink: RecordSink, *, total: int | None = None) -> None:
+    def run(
+        self,
+        items: Iterable[Located],
+        sink: RecordSink,
+        *,
+        total: int | None = None,
+        resume: ResumeState | None = None,
+    ) -> None:
         """Create every input, writing one record per input to ``sink``.
 
         :param items: the located raw inputs (already validated).
         :param sink: receives result and error records.
         :param total: the number of inputs, for progress.
+        :param resume: what an earlier try recorded: its results are skipped; inputs it had in flight
+            are settled by ``id_property`` or flagged ``possible_duplicate``.
         """
-        prepared = (self.normalise(raw, index, location) for index, (location, raw) in enumerate(items))
+        self._maybe_sent = resume.maybe_sent if resume is not None else IndexSet()
+        done = resume.done if resume is not None else IndexSet()
+        prepared = (
+            self.normalise(raw, index, location)
+            for index, (location, raw) in enumerate(items)
+            if index not in done
+        )
+        progress = ProgressLog(self.log, "created", total)
+        progress.inputs_done = progress.results = len(done)
         run_batches(
             _chunks(prepared, self.batch_size),
             self.process,
             self.fail,
             sink,
             max_concurrency=self.max_concurrency,
-            progress=ProgressLog(self.log, "created", total),
+            progress=progress,
+            before_send=lambda batch: sink.sending([item.index for item in batch]),
         )
 
     def process(self, batch: Sequence[CreateInput]) -> BatchOutcome:
@@ -211,16 +231,9 @@ class CreateJob:
                     if not pending:
                         return outcome
                     continue
-                if response.outcome_uncertain:
-                    self.log.warning(
-                        "A batch was re-sent after an answer was lost; these inputs may now exist twice in "
-                        "HubSpot (set id_property to prevent this): %s",
-                        [item.index for item in pending],
-                    )
-                _merge(
-                    outcome,
-                    self._settle_conflicts(pending, account_create(pending, response, self.id_property)),
-                )
+                accounted = account_create(pending, response, self.id_property)
+                self._flag_resent(pending, response, accounted)
+                _merge(outcome, self._settle_conflicts(pending, accounted))
                 return outcome
         except Exception as exc:
             if getattr(exc, "stops_run", True):
@@ -243,6 +256,26 @@ class CreateJob:
         """Error records for a batch when the run stops."""
         fields = _failure_fields(exc) if attempted else _not_attempted(exc)
         return account_create_failure(batch, **fields)
+
+    def _flag_resent(
+        self, pending: Sequence[CreateInput], response: BatchResponse, accounted: BatchOutcome
+    ) -> None:
+        """Without id_property: flag and list the inputs that may have been created twice."""
+        if self.id_property:
+            return
+        resent = {
+            item.index for item in pending if response.outcome_uncertain or item.index in self._maybe_sent
+        }
+        if not resent:
+            return
+        for record in accounted.results:
+            if record["input_index"] in resent:
+                record["possible_duplicate"] = True
+        self.log.warning(
+            "These inputs were sent again after an answer was lost (or after an earlier try stopped) and may "
+            "now exist twice in HubSpot; set id_property to prevent this: %s",
+            sorted(resent),
+        )
 
     def _keep_missing(self, pending: list[CreateInput], outcome: BatchOutcome) -> list[CreateInput]:
         """Record the inputs that exist as results (``new: false``); return the others."""

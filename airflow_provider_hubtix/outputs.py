@@ -6,6 +6,7 @@ import: files are opened through a callable, so the operators can hand in object
 
 from __future__ import annotations
 
+import heapq
 import json
 from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
@@ -17,6 +18,33 @@ OpenText = Callable[[str, str], AbstractContextManager[IO[str]]]
 
 RESULTS_FILE = "results.jsonl"
 ERRORS_FILE = "errors.jsonl"
+SENDING_FILE = "sending.jsonl"
+
+
+class ErrorSample:
+    """The few error records with the lowest input positions, for the task's failure message.
+
+    :param size: how many to keep.
+    """
+
+    def __init__(self, size: int = 5) -> None:
+        self._size = size
+        self._heap: list[tuple[int, int, Record]] = []
+        self._seen = 0
+
+    def add(self, errors: Sequence[Record]) -> None:
+        """Offer a batch's error records."""
+        for error in errors:
+            self._seen += 1
+            entry = (-int(error.get("input_index") or 0), self._seen, error)
+            if len(self._heap) < self._size:
+                heapq.heappush(self._heap, entry)
+            else:
+                heapq.heappushpop(self._heap, entry)
+
+    def first(self) -> list[Record]:
+        """The kept records, lowest input position first."""
+        return [error for _, _, error in sorted(self._heap, reverse=True)]
 
 
 class RecordSink(Protocol):
@@ -30,8 +58,15 @@ class RecordSink(Protocol):
     def errors_count(self) -> int:
         """Error records written so far."""
 
+    @property
+    def first_errors(self) -> list[Record]:
+        """A few error records, lowest input position first."""
+
     def write(self, results: Sequence[Record], errors: Sequence[Record]) -> None:
         """Record one batch's results and errors."""
+
+    def sending(self, indexes: Sequence[int]) -> None:
+        """Note the input indexes of a batch about to be sent."""
 
     def close(self) -> None:
         """Flush and release everything; called once, also after a failure."""
@@ -43,6 +78,12 @@ class MemorySink:
     def __init__(self) -> None:
         self.results: list[Record] = []
         self.errors: list[Record] = []
+        self._sample = ErrorSample()
+
+    @property
+    def first_errors(self) -> list[Record]:
+        """A few error records, lowest input position first."""
+        return self._sample.first()
 
     @property
     def results_count(self) -> int:
@@ -62,6 +103,10 @@ class MemorySink:
         """
         self.results.extend(results)
         self.errors.extend(errors)
+        self._sample.add(errors)
+
+    def sending(self, indexes: Sequence[int]) -> None:
+        """Nothing to keep: memory does not survive the process anyway."""
 
     def close(self) -> None:
         """Nothing to release."""
@@ -74,15 +119,34 @@ class JsonLinesSink:
     that finished (a torn last line at worst).
 
     :param open_text: opens a file inside the output folder.
+    :param resumed_results: results an earlier try already wrote: ``results.jsonl`` is appended to.
+    :param track_sending: keep ``sending.jsonl``, the batches sent but maybe not yet recorded.
     """
 
-    def __init__(self, open_text: OpenText) -> None:
-        self._results_cm = open_text(RESULTS_FILE, "w")
+    def __init__(self, open_text: OpenText, *, resumed_results: int = 0, track_sending: bool = False) -> None:
+        self._results_cm = open_text(RESULTS_FILE, "a" if resumed_results else "w")
         self._errors_cm = open_text(ERRORS_FILE, "w")
+        self._sending_cm = open_text(SENDING_FILE, "a") if track_sending else None
         self._results = self._results_cm.__enter__()
         self._errors = self._errors_cm.__enter__()
-        self.results_count = 0
+        self._sending = self._sending_cm.__enter__() if self._sending_cm is not None else None
+        self.results_count = resumed_results
         self.errors_count = 0
+        self._sample = ErrorSample()
+
+    @property
+    def first_errors(self) -> list[Record]:
+        """A few error records, lowest input position first."""
+        return self._sample.first()
+
+    def sending(self, indexes: Sequence[int]) -> None:
+        """Note, before a batch goes out, which inputs it holds (for resuming after a kill).
+
+        :param indexes: the batch's input indexes.
+        """
+        if self._sending is not None:
+            self._sending.write(json.dumps({"batch": list(indexes)}, separators=(",", ":")) + "\n")
+            self._sending.flush()
 
     def write(self, results: Sequence[Record], errors: Sequence[Record]) -> None:
         """Append and flush one batch's records.
@@ -98,13 +162,16 @@ class JsonLinesSink:
             self._errors.write("".join(_line(e) for e in errors))
             self._errors.flush()
             self.errors_count += len(errors)
+            self._sample.add(errors)
 
     def close(self) -> None:
-        """Close both files."""
+        """Close the files."""
         try:
             self._results_cm.__exit__(None, None, None)
         finally:
             self._errors_cm.__exit__(None, None, None)
+            if self._sending_cm is not None:
+                self._sending_cm.__exit__(None, None, None)
 
 
 def _line(record: Record) -> str:

@@ -34,6 +34,7 @@ def run_batches(
     *,
     max_concurrency: int,
     progress: ProgressLog,
+    before_send: Callable[[Sequence[T]], None] | None = None,
 ) -> None:
     """Process every batch, writing each outcome to ``sink``; re-raise what stopped the run.
 
@@ -44,6 +45,7 @@ def run_batches(
     :param sink: receives the records (only from the calling thread).
     :param max_concurrency: batches in flight at most.
     :param progress: counts finished batches and logs progress.
+    :param before_send: called (in the calling thread) with each batch just before it is sent.
     """
     iterator = iter(batches)
     in_flight: dict[Future[BatchOutcome], Sequence[T]] = {}
@@ -75,6 +77,8 @@ def run_batches(
                 except Exception as exc:
                     stop, inputs_broken = exc, True
                     break
+                if before_send is not None:
+                    before_send(batch)
                 in_flight[executor.submit(process, batch)] = batch
             if not in_flight:
                 break

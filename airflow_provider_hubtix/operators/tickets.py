@@ -14,6 +14,7 @@ from typing import IO, TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 
+from airflow_provider_hubtix.checkpoint import InputsFingerprint, load_resume_state
 from airflow_provider_hubtix.exceptions import HubSpotInputError, HubSpotRecordsFailedError
 from airflow_provider_hubtix.hooks.tickets import HubSpotTicketsHook
 from airflow_provider_hubtix.inputs import InvalidInputError, iter_file, parse_inline
@@ -25,7 +26,6 @@ if TYPE_CHECKING:
     from airflow.providers.common.compat.sdk import Context
 
 DEFAULT_MAX_CONCURRENCY = 16
-_ERRORS_IN_MESSAGE = 5
 
 
 class _TicketsBatchOperator(BaseOperator):
@@ -109,16 +109,44 @@ class _TicketsBatchOperator(BaseOperator):
         job: CreateJob | ReadJob,
         items: Callable[[], Iterator[Located]],
     ) -> Any:
-        """Validate, run, publish the outputs, then fail if asked to; return the return_value."""
+        """Validate, run, publish the outputs, then fail if asked to; return the return_value.
+
+        A create into a local ``output_path`` resumes what an earlier try of the same inputs recorded.
+        """
+        folder = self._output_folder() if self.output_path is not None else None
+        fingerprint = InputsFingerprint() if isinstance(job, CreateJob) and isinstance(folder, Path) else None
+        resume = None
         try:
-            total = job.validate(items())
+            total = job.validate(items() if fingerprint is None else _fingerprinted(items(), fingerprint))
+            if fingerprint is not None and isinstance(folder, Path):
+                folder.mkdir(parents=True, exist_ok=True)
+                resume = load_resume_state(folder, fingerprint.hexdigest())
         except InvalidInputError as exc:
             raise HubSpotInputError(f"Task {self.task_id!r}: {exc}") from None
         self.log.info("%d inputs are valid; sending them to HubSpot in batches of %d.", total, job.batch_size)
-        sink: RecordSink = MemorySink() if self.output_path is None else JsonLinesSink(self._output_opener())
+        if resume is not None and resume.resuming:
+            self.log.info(
+                "Resuming from %s: %d inputs were created by an earlier try and are skipped; "
+                "%d were in flight when it stopped.",
+                folder,
+                len(resume.done),
+                len(resume.maybe_sent),
+            )
+        sink: RecordSink = (
+            MemorySink()
+            if folder is None
+            else JsonLinesSink(
+                self._output_opener(),
+                resumed_results=len(resume.done) if resume is not None else 0,
+                track_sending=resume is not None,
+            )
+        )
         stopped: BaseException | None = None
         try:
-            job.run(items(), sink, total=total)
+            if isinstance(job, CreateJob):
+                job.run(items(), sink, total=total, resume=resume)
+            else:
+                job.run(items(), sink, total=total)
         except InvalidInputError as exc:
             stopped = HubSpotInputError(f"Task {self.task_id!r}: {exc}")
         except Exception as exc:
@@ -158,8 +186,7 @@ class _TicketsBatchOperator(BaseOperator):
             if self.output_path is not None
             else f"all errors are in the XCom 'errors' of task {self.task_id!r}"
         )
-        first = sink.errors[:_ERRORS_IN_MESSAGE] if isinstance(sink, MemorySink) else []
-        lines = "".join(f"\n- {_describe_error(e)}" for e in first)
+        lines = "".join(f"\n- {_describe_error(e)}" for e in sink.first_errors)
         return (
             f"{sink.errors_count:,} of {total:,} inputs failed ({sink.results_count:,} {self.result_verb}); "
             f"{where}.{' First errors:' if lines else ''}{lines}"
@@ -331,6 +358,12 @@ class BatchReadTicketsOperator(_TicketsBatchOperator):
             ids_path = ids["results_path"]
             ids = None
         return self._run(context, job, self._located(ids, ids_path, "ids"))
+
+
+def _fingerprinted(items: Iterator[Located], fingerprint: InputsFingerprint) -> Iterator[Located]:
+    for location, raw in items:
+        fingerprint.update(raw)
+        yield location, raw
 
 
 def _as_path(value: Any) -> Path | ObjectStoragePath:
