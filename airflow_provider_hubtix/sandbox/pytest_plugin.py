@@ -1,0 +1,16 @@
+"""pytest plugin (registered by the package): the ``hubspot_sandbox`` fixture."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import pytest
+
+from airflow_provider_hubtix.sandbox.server import HubSpotSandbox
+
+
+@pytest.fixture
+def hubspot_sandbox() -> Iterator[HubSpotSandbox]:
+    """A sandbox on a free port, token ``sandbox-token``, unique property ``external_id``."""
+    with HubSpotSandbox(seed=1) as sandbox:
+        yield sandbox

@@ -1,0 +1,112 @@
+"""The sandbox's ticket property schema and per-input validation (HubSpot's rules and messages)."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+MAX_VALUE_CHARS = 65_536
+
+
+@dataclass(frozen=True)
+class PropertyDef:
+    """One ticket property.
+
+    :param options: allowed internal values, or ``None`` for free text.
+    :param required: must be set on create.
+    """
+
+    options: frozenset[str] | None = None
+    required: bool = False
+
+
+TICKET_PROPERTIES: dict[str, PropertyDef] = {
+    "subject": PropertyDef(),
+    "content": PropertyDef(),
+    "hs_pipeline": PropertyDef(options=frozenset({"0"})),
+    "hs_pipeline_stage": PropertyDef(options=frozenset({"1", "2", "3", "4"}), required=True),
+    "hs_ticket_priority": PropertyDef(options=frozenset({"LOW", "MEDIUM", "HIGH"})),
+    "hs_ticket_category": PropertyDef(),
+    "source_type": PropertyDef(),
+    "hubspot_owner_id": PropertyDef(),
+    "createdate": PropertyDef(),
+    "external_id": PropertyDef(),
+    "external_ref": PropertyDef(),
+}
+"""Known properties; the configured unique property is added to these if missing. Extend freely."""
+
+READ_ONLY_PROPERTIES = frozenset({"hs_object_id", "hs_lastmodifieddate"})
+
+DEFAULT_READ_PROPERTIES = (
+    "createdate",
+    "hs_lastmodifieddate",
+    "hs_object_id",
+    "hs_pipeline",
+    "hs_pipeline_stage",
+    "hs_ticket_category",
+    "hs_ticket_priority",
+    "subject",
+    "content",
+)
+
+
+def validate_properties(
+    properties: dict[str, Any], schema: dict[str, PropertyDef]
+) -> tuple[dict[str, str], str | None]:
+    """Coerce values to strings and check them; return ``(values, error message or None)``.
+
+    :param properties: the input's properties as sent.
+    :param schema: the known properties.
+    """
+    problems: list[dict[str, Any]] = []
+    values: dict[str, str] = {}
+    for name, raw in properties.items():
+        definition = schema.get(name)
+        if definition is None:
+            problems.append(_problem(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
+            continue
+        if isinstance(raw, bool):
+            value = "true" if raw else "false"
+        elif isinstance(raw, int | float):
+            value = str(raw)
+        elif isinstance(raw, str):
+            value = raw
+        elif raw is None:
+            value = ""
+        else:
+            problems.append(_problem(name, "INVALID_STRING", f'Property "{name}" must be a string'))
+            continue
+        if len(value) > MAX_VALUE_CHARS:
+            problems.append(
+                _problem(
+                    name, "INVALID_STRING", f'Property "{name}" is longer than {MAX_VALUE_CHARS} characters'
+                )
+            )
+            continue
+        if definition.options is not None and value and value not in definition.options:
+            problems.append(
+                _problem(
+                    name,
+                    "INVALID_OPTION",
+                    f'{value} was not one of the allowed options for property "{name}"',
+                )
+            )
+            continue
+        values[name] = value
+    for name, definition in schema.items():
+        if definition.required and not values.get(name) and name not in {p["name"] for p in problems}:
+            problems.append(_problem(name, "REQUIRED_PROPERTY", f'Property "{name}" is required'))
+    if problems:
+        return values, "Property values were not valid: " + json.dumps(problems, separators=(",", ":"))
+    return values, None
+
+
+def _problem(name: str, code: str, message: str) -> dict[str, Any]:
+    return {
+        "isValid": False,
+        "message": message,
+        "error": code,
+        "name": name,
+        "localizedErrorMessage": message,
+    }

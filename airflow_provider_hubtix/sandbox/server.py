@@ -1,0 +1,421 @@
+"""HubSpotSandbox: the HTTP server, auth, rate limits and fault injection around the store."""
+
+from __future__ import annotations
+
+import json
+import random
+import secrets
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from types import TracebackType
+from typing import Any
+from urllib.parse import parse_qs, urlsplit
+
+from airflow_provider_hubtix.sandbox.limits import RateLimits
+from airflow_provider_hubtix.sandbox.store import Body, TicketStore, error_body
+
+OBJECT_PREFIXES = ("/crm/v3/objects/tickets", "/crm/objects/2026-03/tickets")
+TOKEN_PATH = "/oauth/v1/token"
+
+_UNAUTHENTICATED = (
+    "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more "
+    "details at https://developers.hubspot.com/docs/methods/auth/oauth-overview"
+)
+
+
+@dataclass
+class SandboxStats:
+    """What the sandbox has seen (a snapshot).
+
+    :param requests: authenticated API requests, refused ones included.
+    :param by_endpoint: requests per endpoint (``batch_create``, ``batch_read``, ``list``, ``oauth_token``).
+    :param status_counts: answers per HTTP status.
+    :param rate_limited: 429 answers.
+    :param faults_5xx: injected 5xx answers (nothing was done).
+    :param faults_lost: injected lost answers (the operation was done).
+    :param created: tickets created.
+    :param first_request_at: ``time.monotonic()`` of the first batch request.
+    :param last_request_at: ``time.monotonic()`` of the last batch request.
+    :param first_read_at: ``time.monotonic()`` of the first batch read.
+    """
+
+    requests: int = 0
+    by_endpoint: dict[str, int] = field(default_factory=dict)
+    status_counts: dict[int, int] = field(default_factory=dict)
+    rate_limited: int = 0
+    faults_5xx: int = 0
+    faults_lost: int = 0
+    created: int = 0
+    first_request_at: float | None = None
+    last_request_at: float | None = None
+    first_read_at: float | None = None
+
+
+class HubSpotSandbox:
+    """A local HubSpot-compatible tickets API (see README, "The sandbox").
+
+    :param token: the valid private-app token.
+    :param rate: requests per rolling 10 s; ``None`` for no limit.
+    :param daily: requests per day.
+    :param latency_ms: delay before each API answer.
+    :param fail_rate: share of batch requests answered 5xx before anything is done.
+    :param lose_rate: share of batch requests done, then answered by closing the connection.
+    :param unique_property: the ticket property with unique values (``None`` for none).
+    :param seed: seeds result shuffling and fault decisions.
+    :param port: TCP port on 127.0.0.1 (0: a free one).
+    :param host: the address to listen on.
+    :param scopeless_token: a token whose app lacks the ``tickets`` scope (403).
+    :param oauth_client_id: OAuth client id accepted by ``POST /oauth/v1/token``.
+    :param oauth_client_secret: its secret.
+    :param oauth_refresh_token: the refresh token it accepts.
+    :param window_seconds: the rate window (10 s like HubSpot; shorter only for fast tests).
+    """
+
+    def __init__(
+        self,
+        token: str = "sandbox-token",
+        *,
+        rate: int | None = None,
+        daily: int = 1_000_000,
+        latency_ms: int = 0,
+        fail_rate: float = 0.0,
+        lose_rate: float = 0.0,
+        unique_property: str | None = "external_id",
+        seed: int | None = None,
+        port: int = 0,
+        host: str = "127.0.0.1",
+        scopeless_token: str = "no-scope-token",
+        oauth_client_id: str = "sandbox-client",
+        oauth_client_secret: str = "sandbox-secret",
+        oauth_refresh_token: str = "sandbox-refresh",
+        window_seconds: float = 10.0,
+    ) -> None:
+        self._lock = threading.Lock()
+        self._rng = random.Random(seed)
+        self._store = TicketStore(unique_property, random.Random(seed))
+        self._limits = RateLimits(rate, daily, window_seconds)
+        self._tokens: dict[str, bool] = {token: True, scopeless_token: False}
+        self._expired: set[str] = set()
+        self._oauth = (oauth_client_id, oauth_client_secret, oauth_refresh_token)
+        self.latency_ms = latency_ms
+        self.fail_rate = fail_rate
+        self.lose_rate = lose_rate
+        self._stats = SandboxStats()
+        self._host, self._port = host, port
+        self._server: ThreadingHTTPServer | None = None
+        self._thread: threading.Thread | None = None
+
+    # -- lifecycle -------------------------------------------------------------------------------
+    def start(self) -> HubSpotSandbox:
+        """Start serving in a background thread."""
+        handler = type("SandboxHandler", (_Handler,), {"sandbox": self})
+        server = ThreadingHTTPServer((self._host, self._port), handler)
+        server.daemon_threads = True
+        server.request_queue_size = 256
+        self._server = server
+        self._thread = threading.Thread(
+            target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
+        )
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port."""
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+            self._server = None
+
+    def __enter__(self) -> HubSpotSandbox:
+        return self.start()
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.stop()
+
+    @property
+    def url(self) -> str:
+        """The base URL, e.g. ``http://127.0.0.1:8765``."""
+        if self._server is None:
+            raise RuntimeError("the sandbox is not started")
+        host, port = self._server.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    # -- state for assertions --------------------------------------------------------------------
+    def tickets(self) -> list[Body]:
+        """Every stored ticket (copies), with all properties."""
+        with self._lock:
+            return [self._store.public(t, list(t["properties"])) for t in self._store.tickets.values()]
+
+    @property
+    def ticket_count(self) -> int:
+        """How many tickets are stored."""
+        with self._lock:
+            return len(self._store.tickets)
+
+    def stats(self) -> SandboxStats:
+        """A snapshot of the counters."""
+        with self._lock:
+            s = self._stats
+            return SandboxStats(
+                s.requests,
+                dict(s.by_endpoint),
+                dict(s.status_counts),
+                s.rate_limited,
+                s.faults_5xx,
+                s.faults_lost,
+                s.created,
+                s.first_request_at,
+                s.last_request_at,
+                s.first_read_at,
+            )
+
+    def duplicates(self, property_name: str) -> dict[str, list[str]]:
+        """Values of ``property_name`` held by more than one ticket, with those tickets' ids."""
+        with self._lock:
+            holders: dict[str, list[str]] = {}
+            for ticket in self._store.tickets.values():
+                value = ticket["properties"].get(property_name)
+                if value:
+                    holders.setdefault(value, []).append(ticket["id"])
+        return {value: ids for value, ids in holders.items() if len(ids) > 1}
+
+    # -- knobs -----------------------------------------------------------------------------------
+    def set_faults(
+        self, *, fail_rate: float | None = None, lose_rate: float | None = None, latency_ms: int | None = None
+    ) -> None:
+        """Change fault injection or latency while running."""
+        with self._lock:
+            if fail_rate is not None:
+                self.fail_rate = fail_rate
+            if lose_rate is not None:
+                self.lose_rate = lose_rate
+            if latency_ms is not None:
+                self.latency_ms = latency_ms
+
+    def set_rate(self, *, rate: int | None = None, daily: int | None = None) -> None:
+        """Change the rate limits while running."""
+        with self._lock:
+            if rate is not None:
+                self._limits.rate = rate
+            if daily is not None:
+                self._limits.daily = daily
+
+    def expire_access_tokens(self) -> None:
+        """Expire every valid access token: calls answer 401 until a token is refreshed."""
+        with self._lock:
+            self._expired.update(token for token, scoped in self._tokens.items() if scoped)
+
+    def archive(self, ticket_id: str) -> None:
+        """Archive one ticket."""
+        with self._lock:
+            self._store.archive(ticket_id)
+
+    def reset(self) -> None:
+        """Clear tickets, counters and rate windows."""
+        with self._lock:
+            self._store.reset()
+            self._limits.reset()
+            self._stats = SandboxStats()
+
+    # -- request handling (called by the handler threads) ----------------------------------------
+    def handle(
+        self, method: str, target: str, headers: Any, body: bytes
+    ) -> tuple[int, dict[str, str], Body | None]:
+        """Answer one request: ``(status, headers, JSON body)``; a ``None`` body drops the connection."""
+        split = urlsplit(target)
+        path, query = split.path.rstrip("/"), parse_qs(split.query)
+        if path == TOKEN_PATH:
+            return self._oauth_token(method, body)
+        prefix = next((p for p in OBJECT_PREFIXES if path.startswith(p)), None)
+        endpoint = {"": "list", "/batch/create": "batch_create", "/batch/read": "batch_read"}.get(
+            path[len(prefix) :] if prefix else "?"
+        )
+        if endpoint is None:
+            return 404, {}, error_body("OBJECT_NOT_FOUND", f"No route for {method} {path}")
+        if (endpoint == "list") != (method == "GET"):
+            return 405, {}, error_body("METHOD_NOT_ALLOWED", f"{method} is not allowed on {path}")
+        auth = self._authenticate(headers.get("Authorization", ""))
+        if auth is not None:
+            return auth
+        with self._lock:
+            verdict = self._count(endpoint)
+            if not verdict.allowed:
+                self._stats.rate_limited += 1
+                return 429, verdict.headers, self._rate_limit_body(verdict.policy)
+            fault = self._fault() if endpoint != "list" else None
+            if fault == "5xx":
+                self._stats.faults_5xx += 1
+                return (
+                    self._rng.choice((502, 503, 504)),
+                    verdict.headers,
+                    error_body("INTERNAL_ERROR", "Bad gateway"),
+                )
+        status, answer = self._operate(endpoint, body, query)
+        if fault == "lost":
+            with self._lock:
+                self._stats.faults_lost += 1
+            return status, verdict.headers, None
+        return status, verdict.headers, answer
+
+    def _count(self, endpoint: str) -> Any:
+        now = time.monotonic()
+        stats = self._stats
+        stats.requests += 1
+        stats.by_endpoint[endpoint] = stats.by_endpoint.get(endpoint, 0) + 1
+        if endpoint != "list":
+            stats.first_request_at = stats.first_request_at or now
+            stats.last_request_at = now
+        if endpoint == "batch_read":
+            stats.first_read_at = stats.first_read_at or now
+        return self._limits.count()
+
+    def _fault(self) -> str | None:
+        roll = self._rng.random()
+        if roll < self.fail_rate:
+            return "5xx"
+        if roll < self.fail_rate + self.lose_rate:
+            return "lost"
+        return None
+
+    def _operate(self, endpoint: str, raw: bytes, query: dict[str, list[str]]) -> tuple[int, Body]:
+        if endpoint == "list":
+            limit = int((query.get("limit") or ["10"])[0] or 10)
+            with self._lock:
+                return 200, self._store.list_page(limit)
+        try:
+            body = json.loads(raw or b"null")
+        except ValueError:
+            return 400, error_body("VALIDATION_ERROR", "Invalid input JSON: the body could not be parsed.")
+        with self._lock:
+            if endpoint == "batch_create":
+                status, answer = self._store.create(body)
+                self._stats.created += len(answer.get("results") or [])
+            else:
+                archived = (query.get("archived") or ["false"])[0] == "true"
+                status, answer = self._store.read(body, archived)
+        return status, answer
+
+    def _authenticate(self, header: str) -> tuple[int, dict[str, str], Body] | None:
+        token = header[7:] if header.startswith("Bearer ") else ""
+        with self._lock:
+            scoped = self._tokens.get(token)
+            expired = token in self._expired
+        if scoped is None:
+            return 401, {}, error_body("INVALID_AUTHENTICATION", _UNAUTHENTICATED)
+        if expired:
+            return (
+                401,
+                {},
+                error_body(
+                    "EXPIRED_AUTHENTICATION",
+                    "The OAuth token used to make this call expired 0 second(s) ago.",
+                ),
+            )
+        if not scoped:
+            return (
+                403,
+                {},
+                error_body(
+                    "MISSING_SCOPES",
+                    "This app hasn't been granted all required scopes to make this call. Read more about "
+                    "required scopes here: https://developers.hubspot.com/scopes.",
+                    errors=[
+                        {
+                            "message": "One or more of the following scopes are required.",
+                            "context": {"requiredGranularScopes": ["tickets"]},
+                        }
+                    ],
+                    links={"scopes": "https://developers.hubspot.com/scopes"},
+                ),
+            )
+        return None
+
+    def _oauth_token(self, method: str, raw: bytes) -> tuple[int, dict[str, str], Body]:
+        if method != "POST":
+            return 405, {}, error_body("METHOD_NOT_ALLOWED", "Use POST")
+        form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
+        client_id, client_secret, refresh_token = self._oauth
+        with self._lock:
+            self._stats.by_endpoint["oauth_token"] = self._stats.by_endpoint.get("oauth_token", 0) + 1
+            if (
+                form.get("grant_type") != "refresh_token"
+                or form.get("client_id") != client_id
+                or form.get("client_secret") != client_secret
+                or form.get("refresh_token") != refresh_token
+            ):
+                return 400, {}, {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"}
+            token = "sandbox-oauth-" + secrets.token_hex(12)
+            self._tokens[token] = True
+        return (
+            200,
+            {},
+            {
+                "token_type": "bearer",
+                "refresh_token": refresh_token,
+                "access_token": token,
+                "expires_in": 1800,
+            },
+        )
+
+    @staticmethod
+    def _rate_limit_body(policy: str | None) -> Body:
+        daily = policy == "DAILY"
+        return {
+            "status": "error",
+            "message": "You have reached your daily limit."
+            if daily
+            else "You have reached your ten_secondly_rolling limit.",
+            "errorType": "RATE_LIMIT",
+            "correlationId": str(uuid.uuid4()),
+            "policyName": policy,
+            "requestId": str(uuid.uuid4()),
+        }
+
+    def record_status(self, status: int) -> None:
+        """Count one answer's status."""
+        with self._lock:
+            counts = self._stats.status_counts
+            counts[status] = counts.get(status, 0) + 1
+
+
+class _Handler(BaseHTTPRequestHandler):
+    """Turns HTTP/1.1 requests into :meth:`HubSpotSandbox.handle` calls."""
+
+    protocol_version = "HTTP/1.1"
+    sandbox: HubSpotSandbox
+
+    def do_GET(self) -> None:
+        self._serve("GET")
+
+    def do_POST(self) -> None:
+        self._serve("POST")
+
+    def do_PUT(self) -> None:
+        self._serve("PUT")
+
+    def _serve(self, method: str) -> None:
+        length = int(self.headers.get("Content-Length") or 0)
+        raw = self.rfile.read(length) if length else b""
+        status, headers, body = self.sandbox.handle(method, self.path, self.headers, raw)
+        if self.sandbox.latency_ms and self.path.split("?")[0] != TOKEN_PATH:
+            time.sleep(self.sandbox.latency_ms / 1000.0)
+        if body is None:  # an answer lost after the work was done
+            self.close_connection = True
+            return
+        self.sandbox.record_status(status)
+        payload = json.dumps(body, separators=(",", ":")).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json;charset=utf-8")
+        self.send_header("Content-Length", str(len(payload)))
+        for name, value in headers.items():
+            self.send_header(name, value)
+        self.end_headers()
+        self.wfile.write(payload)
+
+    def log_message(self, format: str, *args: Any) -> None:
+        """Stay quiet: tests and benchmarks send thousands of requests."""

@@ -1,0 +1,261 @@
+"""The sandbox's tickets and the two batch operations, with HubSpot's semantics.
+
+Thread-safety is the caller's (the server holds one lock around each operation). Each operation
+returns ``(status, body)``: the HTTP status and the JSON body HubSpot would send.
+"""
+
+from __future__ import annotations
+
+import itertools
+import random
+import uuid
+from collections.abc import Sequence
+from datetime import UTC, datetime
+from typing import Any
+
+from airflow_provider_hubtix.sandbox.schema import (
+    DEFAULT_READ_PROPERTIES,
+    TICKET_PROPERTIES,
+    PropertyDef,
+    validate_properties,
+)
+
+MAX_INPUTS = 100
+MAX_INPUTS_WITH_HISTORY = 50
+FIRST_ID = 1_000_000_001
+
+Body = dict[str, Any]
+
+
+def now_iso() -> str:
+    """The current UTC time as HubSpot writes it (milliseconds, ``Z``)."""
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
+def error_body(category: str, message: str, **extra: Any) -> Body:
+    """HubSpot's StandardError body for a whole-request error."""
+    return {
+        "status": "error",
+        "message": message,
+        "correlationId": str(uuid.uuid4()),
+        "category": category,
+        **extra,
+    }
+
+
+class TicketStore:
+    """Tickets in memory, indexed by id and by the unique property's value.
+
+    :param unique_property: the property with ``hasUniqueValue`` (``None`` for none).
+    :param rng: shuffles results.
+    """
+
+    def __init__(self, unique_property: str | None, rng: random.Random) -> None:
+        self.unique_property = unique_property
+        self.schema: dict[str, PropertyDef] = dict(TICKET_PROPERTIES)
+        if unique_property:
+            self.schema.setdefault(unique_property, PropertyDef())
+        self._rng = rng
+        self.tickets: dict[str, Body] = {}
+        self._by_unique: dict[str, str] = {}
+        self._next_id = FIRST_ID
+
+    def reset(self) -> None:
+        """Forget every ticket."""
+        self.tickets.clear()
+        self._by_unique.clear()
+        self._next_id = FIRST_ID
+
+    def create(self, body: Any) -> tuple[int, Body]:
+        """``POST …/tickets/batch/create``."""
+        inputs = body.get("inputs") if isinstance(body, dict) else None
+        if not isinstance(inputs, list) or not inputs:
+            return 400, error_body(
+                "VALIDATION_ERROR", "Invalid input JSON: 'inputs' must be a non-empty array."
+            )
+        if len(inputs) > MAX_INPUTS:
+            return 400, error_body(
+                "VALIDATION_ERROR",
+                f"The maximum number of inputs supported in a batch request is {MAX_INPUTS}",
+            )
+        for position, item in enumerate(inputs):
+            if not isinstance(item, dict) or not isinstance(item.get("properties"), dict):
+                return 400, error_body(
+                    "VALIDATION_ERROR", f"Invalid input JSON: inputs[{position}].properties is required."
+                )
+            if not isinstance(item.get("associations"), list):
+                return 400, error_body(
+                    "VALIDATION_ERROR", f"Invalid input JSON: inputs[{position}].associations is required."
+                )
+        traced = all(isinstance(item.get("objectWriteTraceId"), str) for item in inputs)
+        accepted: list[dict[str, str]] = []
+        errors: list[Body] = []
+        taken: dict[str, str] = {}
+        for item in inputs:
+            values, problem = validate_properties(item["properties"], self.schema)
+            trace = {"objectWriteTraceId": [item["objectWriteTraceId"]]} if traced else {}
+            if problem is not None:
+                errors.append(
+                    {"status": "error", "category": "VALIDATION_ERROR", "message": problem, "context": trace}
+                )
+                continue
+            conflict = self._conflict(values, taken)
+            if conflict is not None:
+                name, value, existing = conflict
+                errors.append(
+                    {
+                        "status": "error",
+                        "category": "CONFLICT",
+                        "message": f'A ticket with {name} "{value}" already exists (id {existing})',
+                        "context": {**trace, "propertyName": [name], "existingObjectId": [existing]},
+                    }
+                )
+                continue
+            if self.unique_property and values.get(self.unique_property):
+                taken[values[self.unique_property]] = "(this batch)"
+            accepted.append(values)
+        if errors and not traced:
+            first = errors[0]
+            return 400, error_body(first["category"], first["message"], context=first.get("context") or {})
+        started = now_iso()
+        results = [self._store(values) for values in accepted]
+        self._rng.shuffle(results)
+        envelope: Body = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": started,
+            "completedAt": now_iso(),
+        }
+        if errors:
+            for error in errors:
+                error.setdefault("errors", [])
+            envelope.update(numErrors=len(errors), errors=errors)
+            return 207, envelope
+        return 201, envelope
+
+    def _conflict(self, values: dict[str, str], taken: dict[str, str]) -> tuple[str, str, str] | None:
+        name = self.unique_property
+        value = values.get(name) if name else None
+        if not name or not value:
+            return None
+        existing = self._by_unique.get(value) or taken.get(value)
+        return (name, value, existing) if existing else None
+
+    def _store(self, values: dict[str, str]) -> Body:
+        ticket_id = str(self._next_id)
+        self._next_id += 1
+        stamp = now_iso()
+        properties = {"hs_pipeline": "0", **values}
+        properties.update(
+            hs_object_id=ticket_id, createdate=values.get("createdate") or stamp, hs_lastmodifieddate=stamp
+        )
+        ticket = {
+            "id": ticket_id,
+            "properties": properties,
+            "createdAt": stamp,
+            "updatedAt": stamp,
+            "archived": False,
+            "history": {
+                name: [{"value": value, "timestamp": stamp, "sourceType": "API", "sourceId": "sandbox"}]
+                for name, value in properties.items()
+            },
+        }
+        self.tickets[ticket_id] = ticket
+        if self.unique_property and values.get(self.unique_property):
+            self._by_unique[values[self.unique_property]] = ticket_id
+        return self.public(ticket, list(properties))
+
+    @staticmethod
+    def public(ticket: Body, properties: Sequence[str], history: Sequence[str] = ()) -> Body:
+        """The record as HubSpot returns it: the asked properties (unset ones ``null``)."""
+        record: Body = {
+            "id": ticket["id"],
+            "properties": {name: ticket["properties"].get(name) for name in properties},
+            "createdAt": ticket["createdAt"],
+            "updatedAt": ticket["updatedAt"],
+            "archived": ticket["archived"],
+        }
+        if ticket["archived"]:
+            record["archivedAt"] = ticket.get("archivedAt")
+        if history:
+            record["propertiesWithHistory"] = {
+                name: list(reversed(ticket["history"][name])) for name in history if name in ticket["history"]
+            }
+        return record
+
+    def read(self, body: Any, archived: bool) -> tuple[int, Body]:
+        """``POST …/tickets/batch/read``."""
+        if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+            return 400, error_body("VALIDATION_ERROR", "Invalid input JSON: 'inputs' must be an array.")
+        for key in ("properties", "propertiesWithHistory"):
+            if not isinstance(body.get(key), list):
+                return 400, error_body("VALIDATION_ERROR", f"Invalid input JSON: '{key}' is required.")
+        inputs, history = body["inputs"], body["propertiesWithHistory"]
+        if len(inputs) > MAX_INPUTS:
+            return 400, error_body(
+                "VALIDATION_ERROR",
+                f"The maximum number of inputs supported in a batch request is {MAX_INPUTS}",
+            )
+        if history and len(inputs) > MAX_INPUTS_WITH_HISTORY:
+            return 400, error_body(
+                "VALIDATION_ERROR",
+                "The maximum number of inputs supported in a batch request for property histories is "
+                f"{MAX_INPUTS_WITH_HISTORY}",
+            )
+        id_property = body.get("idProperty")
+        if id_property and id_property != self.unique_property:
+            return 400, error_body("VALIDATION_ERROR", f"{id_property} is not a unique identifier property")
+        properties = body["properties"] or list(DEFAULT_READ_PROPERTIES)
+        results: list[Body] = []
+        missing: list[str] = []
+        seen: set[str] = set()
+        for item in inputs:
+            key = str(item.get("id")) if isinstance(item, dict) else ""
+            if key in seen:
+                continue
+            seen.add(key)
+            ticket_id = self._by_unique.get(key) if id_property else key
+            ticket = self.tickets.get(ticket_id or "")
+            if ticket is None or ticket["archived"] != archived:
+                missing.append(key)
+                continue
+            results.append(self.public(ticket, properties, history))
+        self._rng.shuffle(results)
+        envelope: Body = {
+            "status": "COMPLETE",
+            "results": results,
+            "startedAt": now_iso(),
+            "completedAt": now_iso(),
+        }
+        if missing:
+            envelope.update(
+                numErrors=1,
+                errors=[
+                    {
+                        "status": "error",
+                        "category": "OBJECT_NOT_FOUND",
+                        "message": "Could not get some TICKET objects, they may be deleted or not exist. "
+                        "Check that ids are valid.",
+                        "context": {"ids": missing},
+                        "errors": [],
+                    }
+                ],
+            )
+            return 207, envelope
+        return 200, envelope
+
+    def list_page(self, limit: int) -> Body:
+        """``GET …/tickets?limit=N``: the first active tickets."""
+        active = list(
+            itertools.islice((t for t in self.tickets.values() if not t["archived"]), max(limit, 0))
+        )
+        body: Body = {"results": [self.public(t, DEFAULT_READ_PROPERTIES) for t in active]}
+        if len(self.tickets) > len(active):
+            body["paging"] = {"next": {"after": str(len(active))}}
+        return body
+
+    def archive(self, ticket_id: str) -> None:
+        """Archive one ticket (it then reads only with ``archived=true``)."""
+        ticket = self.tickets[ticket_id]
+        ticket["archived"] = True
+        ticket["archivedAt"] = now_iso()
