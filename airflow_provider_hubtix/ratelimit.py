@@ -4,8 +4,8 @@ HubSpot counts requests per app (or account) in a rolling window and answers 429
 HubSpot also asks integrations to keep 429s under 5 % of their requests, so a good client paces
 itself from the ``X-HubSpot-RateLimit-*`` headers instead of bouncing off the limit.
 
-The limiter keeps a log of this process's own sends in the window and lets a request go while that
-log is below its *cap*:
+The limiter counts this process's requests in flight and those answered within the last window,
+and lets a request go while that count is below its *cap*:
 
 * the budget is ``requests_per_window`` when configured, else learned from
   ``X-HubSpot-RateLimit-Max`` (100, the smallest tier, until the first answer arrives);
@@ -32,14 +32,14 @@ MAX_HEADER = "X-HubSpot-RateLimit-Max"
 REMAINING_HEADER = "X-HubSpot-RateLimit-Remaining"
 INTERVAL_HEADER = "X-HubSpot-RateLimit-Interval-Milliseconds"
 
-_CLOCK_SKEW_SECONDS = 0.1
-"""Our sends are logged before HubSpot receives them: keep each entry a little longer."""
-
 _FOREIGN_SMOOTHING = 0.3
 
 
 class RateLimiter:
     """Paces requests to stay inside HubSpot's rolling window, alone or sharing an account.
+
+    A request counts from :meth:`acquire` until :meth:`release` and then for one window after its
+    answer arrived: by then HubSpot has surely counted it, however long it queued on the way.
 
     :param requests_per_window: the budget; ``None`` learns it from ``X-HubSpot-RateLimit-Max``.
     :param window_seconds: the window length; updated from ``X-HubSpot-RateLimit-Interval-Milliseconds``.
@@ -59,7 +59,8 @@ class RateLimiter:
         self._budget = requests_per_window or DEFAULT_BUDGET
         self._window = window_seconds
         self._clock = clock
-        self._sent: deque[float] = deque()
+        self._answered: deque[float] = deque()
+        self._in_flight = 0
         self._foreign = 0.0
         self._paused_until = 0.0
         self._cond = threading.Condition()
@@ -76,21 +77,30 @@ class RateLimiter:
             return self._cap()
 
     def acquire(self) -> None:
-        """Block until one more request may be sent, then count it as sent."""
+        """Block until one more request may be sent, then count it as in flight."""
         with self._cond:
             while True:
                 now = self._clock()
                 self._expire(now)
                 wait = self._paused_until - now
-                if wait <= 0 and len(self._sent) < self._cap():
-                    self._sent.append(now)
+                if wait <= 0 and self._own() < self._cap():
+                    self._in_flight += 1
                     return
                 if wait <= 0:
-                    wait = self._sent[0] + self._window + _CLOCK_SKEW_SECONDS - now
+                    wait = self._answered[0] + self._window - now if self._answered else 0.05
                 self._cond.wait(timeout=max(wait, 0.001))
+
+    def release(self) -> None:
+        """The request acquired last by this thread got its answer (or failed): it counts one more window."""
+        with self._cond:
+            self._in_flight = max(self._in_flight - 1, 0)
+            self._answered.append(self._clock())
+            self._cond.notify_all()
 
     def observe(self, headers: Mapping[str, str]) -> None:
         """Learn the budget and other clients' usage from one response's rate-limit headers.
+
+        Call it before :meth:`release` of the same request.
 
         :param headers: the response headers (case-insensitive mapping, as ``requests`` gives).
         """
@@ -104,8 +114,7 @@ class RateLimiter:
                 self._budget = maximum
             if maximum is not None and remaining is not None:
                 self._expire(self._clock())
-                used_by_account = maximum - remaining
-                foreign = max(0.0, float(used_by_account - len(self._sent)))
+                foreign = max(0.0, float(maximum - remaining - self._own()))
                 self._foreign += _FOREIGN_SMOOTHING * (foreign - self._foreign)
             self._cond.notify_all()
 
@@ -115,26 +124,29 @@ class RateLimiter:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
 
     def seconds_until_free(self) -> float:
-        """Seconds until this process's oldest request in the window leaves it (at least 0.5)."""
+        """Seconds until this process's oldest request leaves the window (at least 0.5)."""
         with self._cond:
             now = self._clock()
             self._expire(now)
-            if not self._sent:
+            if not self._answered:
                 return 0.5
-            return max(0.5, self._sent[0] + self._window + _CLOCK_SKEW_SECONDS - now)
+            return max(0.5, self._answered[0] + self._window - now)
+
+    def _own(self) -> int:
+        return len(self._answered) + self._in_flight
 
     def _cap(self) -> int:
         if self._foreign < 1.0:
             return self._budget
-        own = max(len(self._sent), 1)
+        own = max(self._own(), 1)
         reserve = max(1, self._budget // 20)
         share = own / (own + self._foreign)
         return max(1, int((self._budget - reserve) * share) + 1)
 
     def _expire(self, now: float) -> None:
-        horizon = now - self._window - _CLOCK_SKEW_SECONDS
-        while self._sent and self._sent[0] <= horizon:
-            self._sent.popleft()
+        horizon = now - self._window
+        while self._answered and self._answered[0] <= horizon:
+            self._answered.popleft()
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:

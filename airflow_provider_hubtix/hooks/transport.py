@@ -217,8 +217,10 @@ class HubSpotTransport:
                     timeout=self.timeout,
                 )
             except requests.RequestException as exc:
+                self.rate_limiter.release()
                 raise self._classify_network_error(exc, call) from None
             self.rate_limiter.observe(response.headers)
+            self.rate_limiter.release()
             if response.ok:
                 return response
             if response.status_code == 401 and self._oauth is not None and not refreshed:

@@ -112,9 +112,7 @@ class HubSpotSandbox:
     def start(self) -> HubSpotSandbox:
         """Start serving in a background thread."""
         handler = type("SandboxHandler", (_Handler,), {"sandbox": self})
-        server = ThreadingHTTPServer((self._host, self._port), handler)
-        server.daemon_threads = True
-        server.request_queue_size = 256
+        server = _Server((self._host, self._port), handler)
         self._server = server
         self._thread = threading.Thread(
             target=server.serve_forever, kwargs={"poll_interval": 0.1}, daemon=True
@@ -381,6 +379,13 @@ class HubSpotSandbox:
         with self._lock:
             counts = self._stats.status_counts
             counts[status] = counts.get(status, 0) + 1
+
+
+class _Server(ThreadingHTTPServer):
+    """One thread per connection; a listen backlog deep enough for bursts of concurrent clients."""
+
+    daemon_threads = True
+    request_queue_size = 256
 
 
 class _Handler(BaseHTTPRequestHandler):
