@@ -115,7 +115,10 @@ class RateLimiter:
             if maximum is not None and remaining is not None:
                 self._expire(self._clock())
                 foreign = max(0.0, float(maximum - remaining - self._own()))
-                self._foreign += _FOREIGN_SMOOTHING * (foreign - self._foreign)
+                if foreign > self._foreign:  # others appeared: yield at once
+                    self._foreign = foreign
+                else:  # others slowed down: take their share back gradually
+                    self._foreign += _FOREIGN_SMOOTHING * (foreign - self._foreign)
             self._cond.notify_all()
 
     def pause(self, seconds: float) -> None:
