@@ -148,7 +148,7 @@ class HubSpotTransport:
         rate_limiter: RateLimiter | None = None,
         oauth: OAuthCredentials | None = None,
         on_new_token: Callable[[str], None] | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
         self.conn_id = conn_id
@@ -159,7 +159,7 @@ class HubSpotTransport:
         self._token_expires_at: float | None = None
         self._oauth = oauth
         self._on_new_token = on_new_token or (lambda _token: None)
-        self._sleep = sleep
+        self._sleep = sleep or _sleep
         self._token_lock = threading.Lock()
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1), max_retries=0)
@@ -402,6 +402,10 @@ class HubSpotTransport:
             wait,
             exc,
         )
+
+
+def _sleep(seconds: float) -> None:
+    time.sleep(seconds)
 
 
 def _is_retryable(exc: BaseException) -> bool:
