@@ -68,7 +68,7 @@ def test_other_clients_shrink_the_cap_and_it_recovers() -> None:
     limiter.release()
     assert limiter.cap < 40
     for _ in range(30):  # others stopped: the window shows only our own requests
-        clock.now += 0.5
+        clock.now += 0.1
         limiter.observe(headers(100, 100 - 21))
     assert limiter.cap == 100
 
