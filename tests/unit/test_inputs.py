@@ -1,0 +1,158 @@
+"""Reading inputs: inline values, JSON / JSONL / CSV files (streamed), normalisation, validation."""
+
+from __future__ import annotations
+
+import io
+import json
+from contextlib import nullcontext
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from airflow_provider_hubtix import inputs
+from airflow_provider_hubtix.create_inputs import normalise_create_input
+from airflow_provider_hubtix.inputs import InvalidInputError, iter_file, parse_inline
+from airflow_provider_hubtix.read_inputs import normalise_read_input
+
+
+def read_bytes(name: str, data: bytes) -> list[tuple[str, Any]]:
+    return list(iter_file(name, lambda: nullcontext(io.BytesIO(data))))
+
+
+def test_inline_list_and_json_string() -> None:
+    assert parse_inline([{"a": 1}], "inputs") == [{"a": 1}]
+    assert parse_inline('[{"a": 1}, 2]', "inputs") == [{"a": 1}, 2]
+    with pytest.raises(InvalidInputError, match="JSON dict but must be a JSON array"):
+        parse_inline('{"a": 1}', "inputs")
+    with pytest.raises(InvalidInputError, match="line 1, column 2"):
+        parse_inline("[oops]", "inputs")
+    with pytest.raises(InvalidInputError, match="got int"):
+        parse_inline(5, "ids")
+
+
+def test_json_array_streams_across_chunk_boundaries(monkeypatch: pytest.MonkeyPatch) -> None:
+    items = [{"n": i, "s": "x" * (i % 11), "nested": {"k": [i, 1.5e3]}} for i in range(2000)] + [
+        12345,
+        -7.25,
+        "end",
+    ]
+    monkeypatch.setattr(inputs, "_CHUNK_CHARS", 13)
+    got = read_bytes("big.json", json.dumps(items, indent=2).encode())
+    assert [item for _, item in got] == items
+    assert got[1][0].startswith("item 1 (line ")
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "is empty"),
+        (b'{"subject": "x"}', "holds a JSON object, not an array"),
+        (b"[1, 2", "missing ']'"),
+        (b"[1 2]", "expected ',' or ']'"),
+        (b'[1, {"a": }]', "item 1"),
+    ],
+)
+def test_malformed_json_files_are_named(data: bytes, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message):
+        read_bytes("in.json", data)
+
+
+def test_jsonl_and_ndjson_skip_blank_lines_and_name_bad_lines() -> None:
+    assert read_bytes("a.jsonl", b'{"a": 1}\n\n{"a": 2}\n') == [("line 1", {"a": 1}), ("line 3", {"a": 2})]
+    assert read_bytes("a.ndjson", b"1\n") == [("line 1", 1)]
+    with pytest.raises(InvalidInputError, match="line 2 is not valid JSON"):
+        read_bytes("a.jsonl", b'{"a": 1}\n{nope}\n')
+
+
+def test_csv_header_quotes_bom_and_ragged_rows() -> None:
+    data = '\ufeffsubject,hs_pipeline_stage\n"Hello, world",1\nPlain,2\n'.encode()
+    assert read_bytes("t.csv", data) == [
+        ("line 2", {"subject": "Hello, world", "hs_pipeline_stage": "1"}),
+        ("line 3", {"subject": "Plain", "hs_pipeline_stage": "2"}),
+    ]
+    with pytest.raises(InvalidInputError, match="line 3 has 1 fields but the header has 2"):
+        read_bytes("t.csv", b"a,b\n1,2\n3\n")
+    with pytest.raises(InvalidInputError, match="must name every column once"):
+        read_bytes("t.csv", b"a,a\n1,2\n")
+
+
+def test_non_utf8_and_unknown_suffix() -> None:
+    with pytest.raises(InvalidInputError, match="not valid UTF-8"):
+        read_bytes("t.jsonl", b'{"a": "\xff"}\n')
+    with pytest.raises(InvalidInputError, match=r"must end in \.json"):
+        read_bytes("t.parquet", b"")
+
+
+def test_local_and_object_storage_files(tmp_path: Path) -> None:
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"a": 1}\n')
+    assert list(iter_file(str(path), lambda: path.open("rb"))) == [("line 1", {"a": 1})]
+    remote = ObjectStoragePath(f"file://{path}")
+    assert list(iter_file(str(remote), lambda: remote.open("rb"))) == [("line 1", {"a": 1})]
+
+
+def test_create_input_normalisation() -> None:
+    plain = normalise_create_input(
+        {"subject": "s", "hs_pipeline_stage": 1, "flag": True, "ratio": 0.5, "gone": None},
+        3,
+        "item 3",
+        trace_prefix="p",
+    )
+    assert plain.payload == {
+        "properties": {"subject": "s", "hs_pipeline_stage": "1", "flag": "true", "ratio": "0.5"},
+        "associations": [],
+        "objectWriteTraceId": "p-3",
+    }
+    shaped = normalise_create_input(
+        {
+            "properties": {"subject": "s"},
+            "associations": [{"to": {"id": "1"}, "types": []}],
+            "objectWriteTraceId": "mine",
+        },
+        0,
+        "item 0",
+        trace_prefix="p",
+    )
+    assert shaped.payload["associations"] == [{"to": {"id": "1"}, "types": []}]
+    assert shaped.trace_id == "mine"
+
+
+@pytest.mark.parametrize(
+    ("item", "message"),
+    [
+        ("text", "is a str; each create input must be an object"),
+        ({"subject": {"nested": 1}}, "property 'subject' is a dict"),
+        ({"subject": ["a"]}, "property 'subject' is a list"),
+        ({"properties": {"a": "b"}, "property": {}}, "unexpected keys"),
+        ({"properties": "x"}, "'properties' must be an object"),
+        ({"properties": {"a": "b"}, "associations": "x"}, "'associations' must be a list"),
+        ({}, "has no properties"),
+        ({"subject": "x" * 65_537}, "65,537 characters"),
+        ({"subject": "no id"}, "no value for id_property 'external_id'"),
+    ],
+)
+def test_create_input_errors_name_the_row(item: Any, message: str) -> None:
+    with pytest.raises(InvalidInputError, match=message) as info:
+        normalise_create_input(item, 7, "line 9", trace_prefix="p", id_property="external_id")
+    assert "Input 7 (line 9)" in str(info.value)
+
+
+def test_read_inputs() -> None:
+    assert normalise_read_input(42, 0, "item 0").id == "42"
+    assert normalise_read_input({"id": "7", "properties": {}}, 1, "item 1").id == "7"
+    by_property = normalise_read_input(
+        {"id": "7", "properties": {"ext": "E-1"}}, 2, "item 2", id_property="ext"
+    )
+    assert by_property.id == "E-1"
+    assert normalise_read_input({"ext": "E-2"}, 3, "line 4", id_property="ext").id == "E-2"
+    for bad, message in [
+        ("", "is empty"),
+        ("abc", "not a HubSpot record id"),
+        (True, "is a bool"),
+        ({"x": 1}, "without 'id'"),
+    ]:
+        with pytest.raises(InvalidInputError, match=message):
+            normalise_read_input(bad, 5, "item 5")

@@ -1,0 +1,227 @@
+"""The create and read jobs with a fake HubSpot: accounting, failures, duplicate safety, laziness."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from airflow_provider_hubtix.accounting import NOT_ATTEMPTED, BatchOutcome
+from airflow_provider_hubtix.inputs import InvalidInputError
+from airflow_provider_hubtix.jobs import CreateJob, ReadJob
+from airflow_provider_hubtix.outputs import MemorySink
+from airflow_provider_hubtix.progress import ProgressLog
+from airflow_provider_hubtix.runner import run_batches
+from tests.unit.fakes import FakeFailure, FakeHubSpot
+
+
+def located(items: list[Any]) -> list[tuple[str, Any]]:
+    return [(f"item {i}", item) for i, item in enumerate(items)]
+
+
+def ticket(i: int, *, bad: bool = False) -> dict[str, str]:
+    return {"subject": f"{'bad' if bad else 'ok'} {i}", "hs_pipeline_stage": "1", "external_id": f"e{i}"}
+
+
+def run_create(client: FakeHubSpot, items: list[Any], **options: Any) -> MemorySink:
+    job = CreateJob(client, **options)
+    job.validate(located(items))
+    sink = MemorySink()
+    job.run(located(items), sink)
+    return sink
+
+
+def indexes(sink: MemorySink) -> list[int]:
+    return sorted([r["input_index"] for r in sink.results] + [e["input_index"] for e in sink.errors])
+
+
+def test_mixed_207_maps_errors_and_shuffled_results_to_their_inputs() -> None:
+    items = [ticket(i, bad=i % 7 == 0) for i in range(250)]
+    sink = run_create(FakeHubSpot(), items, batch_size=100)
+    assert indexes(sink) == list(range(250))
+    assert {e["input_index"] for e in sink.errors} == {i for i in range(250) if i % 7 == 0}
+    error = next(e for e in sink.errors if e["input_index"] == 7)
+    assert error == {
+        "input_index": 7,
+        "input": items[7],
+        "status": 207,
+        "category": "VALIDATION_ERROR",
+        "message": "bad subject",
+        "context": error["context"],
+    }
+    for record in sink.results:
+        assert record["properties"]["subject"] == items[record["input_index"]]["subject"]
+        assert record["new"] is True
+
+
+def test_results_tie_by_id_property_and_identical_inputs_are_interchangeable() -> None:
+    same = [{"subject": "same", "hs_pipeline_stage": "1"} for _ in range(30)]
+    sink = run_create(FakeHubSpot(seed=3), same)
+    assert indexes(sink) == list(range(30))
+    keyed = [ticket(i) for i in range(60)]
+    sink = run_create(FakeHubSpot(seed=5), keyed, id_property="external_id")
+    assert all(r["properties"]["external_id"] == f"e{r['input_index']}" for r in sink.results)
+
+
+def test_whole_batch_failure_becomes_error_records_and_other_batches_go_on() -> None:
+    client = FakeHubSpot()
+    client.failures = [None, FakeFailure("HubSpot answered 400 to the whole batch", status=400)]
+    sink = run_create(client, [ticket(i) for i in range(30)], batch_size=10, max_concurrency=1)
+    assert indexes(sink) == list(range(30))
+    assert sorted(e["input_index"] for e in sink.errors) == list(range(10, 20))
+    assert {e["status"] for e in sink.errors} == {400}
+
+
+def test_run_stopping_failure_accounts_for_every_input_and_reraises() -> None:
+    client = FakeHubSpot()
+    client.failures = [None, None, FakeFailure("401: fix the token", stops_run=True, status=401)]
+    sink = MemorySink()
+    job = CreateJob(client, batch_size=10, max_concurrency=1)
+    with pytest.raises(FakeFailure, match="fix the token"):
+        job.run(located([ticket(i) for i in range(100)]), sink)
+    assert indexes(sink) == list(range(100))
+    assert client.create_calls == 3
+    categories = {e["input_index"]: e["category"] for e in sink.errors}
+    assert all(categories[i] == "SERVER_ERROR" for i in range(20, 30))
+    assert all(categories[i] == NOT_ATTEMPTED for i in range(30, 100))
+
+
+def test_runner_pulls_batches_lazily() -> None:
+    pulled = 0
+
+    def batches() -> Iterator[list[int]]:
+        nonlocal pulled
+        for i in range(1000):
+            pulled += 1
+            yield [i]
+
+    seen: list[int] = []
+
+    def process(batch: Any) -> BatchOutcome:
+        seen.append(pulled - batch[0])  # how far ahead of this batch the runner has read
+        return BatchOutcome(results=[{"input_index": batch[0]}])
+
+    sink = MemorySink()
+    run_batches(
+        batches(),
+        process,
+        lambda b, e, a: BatchOutcome(),
+        sink,
+        max_concurrency=4,
+        progress=ProgressLog(logging.getLogger("t"), "x"),
+    )
+    assert sink.results_count == 1000
+    assert max(seen) <= 4
+
+
+def test_bad_row_mid_stream_keeps_earlier_batches() -> None:
+    items = (
+        [ticket(i) for i in range(250)]
+        + [{"subject": {"nested": True}}]
+        + [ticket(i) for i in range(251, 300)]
+    )
+    sink = MemorySink()
+    client = FakeHubSpot()
+    with pytest.raises(InvalidInputError, match="Input 250"):
+        CreateJob(client, max_concurrency=1).run(located(items), sink)
+    assert sink.results_count == 200  # the two full batches before the bad row
+    assert client.create_calls == 2
+
+
+def test_validation_reports_rows_and_duplicate_external_ids() -> None:
+    items = [ticket(0), "nope", ticket(2), ticket(0)]
+    with pytest.raises(InvalidInputError) as info:
+        CreateJob(FakeHubSpot(), id_property="external_id").validate(located(items))
+    assert "Input 1 (item 1) is a str" in str(info.value)
+    assert "Input 3 (item 3) repeats id_property value 'e0' of input 0" in str(info.value)
+
+
+def test_unknown_outcome_with_id_property_checks_before_creating_the_rest() -> None:
+    client = FakeHubSpot(unique_property="external_id")
+    client.failures = [FakeFailure("answer lost", outcome_unknown=True)]
+    sink = run_create(client, [ticket(i) for i in range(50)], id_property="external_id")
+    assert indexes(sink) == list(range(50)) and not sink.errors
+    assert len(client.tickets) == 50
+    assert client.read_calls == 1 and client.create_calls == 1  # all existed: nothing re-sent
+    assert {r["new"] for r in sink.results} == {False}
+
+
+def test_rerun_with_id_property_turns_conflicts_into_results() -> None:
+    client = FakeHubSpot(unique_property="external_id")
+    run_create(client, [ticket(i) for i in range(20)], id_property="external_id")
+    sink = run_create(client, [ticket(i) for i in range(25)], id_property="external_id")
+    assert not sink.errors
+    assert len(client.tickets) == 25
+    assert sorted(r["input_index"] for r in sink.results if r["new"] is False) == list(range(20))
+
+
+def test_read_missing_ids_become_one_error_each() -> None:
+    client = FakeHubSpot()
+    run_create(client, [ticket(i) for i in range(5)])
+    job = ReadJob(client)
+    ids = located(["1", 2, {"id": "3"}, "98", "99"])
+    job.validate(ids)
+    sink = MemorySink()
+    job.run(ids, sink)
+    assert sorted(r["id"] for r in sink.results) == ["1", "2", "3"]
+    assert [(e["id"], e["category"], e["input_index"]) for e in sink.errors] == [
+        ("98", "OBJECT_NOT_FOUND", 3),
+        ("99", "OBJECT_NOT_FOUND", 4),
+    ]
+
+
+def test_read_with_history_uses_batches_of_50() -> None:
+    client = FakeHubSpot()
+    job = ReadJob(client, properties_with_history=["subject"])
+    job.run(located([str(i) for i in range(1, 121)]), MemorySink())
+    assert job.batch_size == 50
+    assert client.read_calls == 3
+
+
+def test_progress_lines_are_throttled() -> None:
+    now = [0.0]
+    lines: list[str] = []
+
+    class Log:
+        def info(self, msg: str, *args: Any) -> None:
+            lines.append(msg % args)
+
+        def warning(self, msg: str, *args: Any) -> None:
+            lines.append(msg % args)
+
+    progress = ProgressLog(Log(), "created", 1000, interval=5.0, clock=lambda: now[0])
+    for _ in range(10):
+        now[0] += 1.0
+        progress.update(100, 90, 10)
+    assert len(lines) == 2
+    assert lines[0].startswith("500/1,000 inputs in 5 batches: 450 created, 50 failed, 100 inputs/s")
+    assert "ETA 5 s" in lines[0]
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    flags=st.lists(st.booleans(), min_size=1, max_size=260),
+    batch_size=st.integers(1, 100),
+    concurrency=st.integers(1, 8),
+    seed=st.integers(0, 1000),
+    with_id=st.booleans(),
+)
+def test_every_input_exactly_once(
+    flags: list[bool], batch_size: int, concurrency: int, seed: int, with_id: bool
+) -> None:
+    items = [ticket(i, bad=bad) for i, bad in enumerate(flags)]
+    client = FakeHubSpot(seed=seed, unique_property="external_id" if with_id else None)
+    sink = run_create(
+        client,
+        items,
+        batch_size=batch_size,
+        max_concurrency=concurrency,
+        id_property="external_id" if with_id else None,
+    )
+    assert indexes(sink) == list(range(len(items)))
+    assert {e["input_index"] for e in sink.errors} == {i for i, bad in enumerate(flags) if bad}
+    assert all(items[r["input_index"]]["external_id"] == r["properties"]["external_id"] for r in sink.results)
