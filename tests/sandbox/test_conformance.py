@@ -1,0 +1,247 @@
+"""The sandbox against HubSpot's documented behaviour (../shared/HUBSPOT.md), with raw requests."""
+
+from __future__ import annotations
+
+import json
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import requests
+
+from airflow_provider_hubtix.sandbox import HubSpotSandbox
+
+V3 = "/crm/v3/objects/tickets"
+DATED = "/crm/objects/2026-03/tickets"
+AUTH = {"Authorization": "Bearer sandbox-token"}
+
+
+@pytest.fixture
+def sb() -> Iterator[HubSpotSandbox]:
+    with HubSpotSandbox(seed=4) as sandbox:
+        yield sandbox
+
+
+def post(
+    sandbox: HubSpotSandbox, path: str, body: Any, headers: dict[str, str] | None = None, **kw: Any
+) -> requests.Response:
+    return requests.post(
+        sandbox.url + path, json=body, headers=AUTH if headers is None else headers, timeout=10, **kw
+    )
+
+
+def create_input(i: int, trace: bool = True, **props: str) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "properties": {"subject": f"T{i}", "hs_pipeline_stage": "1", "external_id": f"x{i}", **props},
+        "associations": [],
+    }
+    if trace:
+        item["objectWriteTraceId"] = f"trace-{i}"
+    return item
+
+
+@pytest.mark.parametrize("prefix", [V3, DATED])
+def test_create_201_envelope_and_records(sb: HubSpotSandbox, prefix: str) -> None:
+    response = post(sb, f"{prefix}/batch/create", {"inputs": [create_input(i) for i in range(3)]})
+    assert response.status_code == 201
+    body = response.json()
+    assert body["status"] == "COMPLETE" and {"startedAt", "completedAt"} <= set(body)
+    record = body["results"][0]
+    assert record["id"].isdigit() and record["archived"] is False
+    assert record["properties"]["hs_pipeline"] == "0" and "objectWriteTraceId" not in record
+    for header in ("Max", "Remaining", "Interval-Milliseconds", "Daily", "Daily-Remaining"):
+        assert f"X-HubSpot-RateLimit-{header}" in response.headers
+
+
+def test_207_per_input_errors_carry_the_trace_id(sb: HubSpotSandbox) -> None:
+    inputs = [create_input(0), create_input(1, hs_ticket_priority="URGENT"), create_input(2, missing="x")]
+    response = post(sb, f"{V3}/batch/create", {"inputs": inputs})
+    assert response.status_code == 207
+    body = response.json()
+    assert len(body["results"]) == 1 and body["numErrors"] == 2
+    by_trace = {e["context"]["objectWriteTraceId"][0]: e for e in body["errors"]}
+    assert by_trace["trace-1"]["category"] == "VALIDATION_ERROR"
+    assert '"error":"INVALID_OPTION"' in by_trace["trace-1"]["message"]
+    assert by_trace["trace-2"]["message"].startswith("Property values were not valid: [")
+    assert json.loads(by_trace["trace-2"]["message"].split(": ", 1)[1])[0]["error"] == "PROPERTY_DOESNT_EXIST"
+
+
+def test_without_trace_ids_one_bad_input_fails_the_whole_batch(sb: HubSpotSandbox) -> None:
+    inputs = [create_input(0, trace=False), create_input(1, trace=False, hs_pipeline_stage="")]
+    response = post(sb, f"{V3}/batch/create", {"inputs": inputs})
+    assert response.status_code == 400
+    assert (
+        response.json()["category"] == "VALIDATION_ERROR"
+        and "REQUIRED_PROPERTY" in response.json()["message"]
+    )
+    assert sb.ticket_count == 0
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"inputs": [{"properties": {"hs_pipeline_stage": "1"}}]},
+        {"inputs": [{"associations": []}]},
+        {"inputs": [create_input(i) for i in range(101)]},
+    ],
+)
+def test_schema_and_size_violations_are_400(sb: HubSpotSandbox, body: dict[str, Any]) -> None:
+    assert post(sb, f"{V3}/batch/create", body).status_code == 400
+    assert sb.ticket_count == 0
+
+
+def test_results_are_shuffled(sb: HubSpotSandbox) -> None:
+    response = post(sb, f"{V3}/batch/create", {"inputs": [create_input(i) for i in range(50)]})
+    subjects = [r["properties"]["subject"] for r in response.json()["results"]]
+    assert sorted(subjects) == sorted(f"T{i}" for i in range(50)) and subjects != [f"T{i}" for i in range(50)]
+
+
+def test_unique_property_conflicts(sb: HubSpotSandbox) -> None:
+    post(sb, f"{V3}/batch/create", {"inputs": [create_input(0)]})
+    again = {**create_input(0), "objectWriteTraceId": "again"}
+    response = post(
+        sb,
+        f"{V3}/batch/create",
+        {"inputs": [again, create_input(1), {**create_input(1), "objectWriteTraceId": "twin"}]},
+    )
+    assert response.status_code == 207
+    errors = {e["context"]["objectWriteTraceId"][0]: e for e in response.json()["errors"]}
+    assert set(errors) == {"again", "twin"}
+    assert errors["again"]["category"] == "CONFLICT" and errors["again"]["context"]["propertyName"] == [
+        "external_id"
+    ]
+    assert sb.ticket_count == 2 and not sb.duplicates("external_id")
+
+
+def test_read_found_missing_id_property_history_and_archived(sb: HubSpotSandbox) -> None:
+    created = post(sb, f"{V3}/batch/create", {"inputs": [create_input(i) for i in range(3)]}).json()[
+        "results"
+    ]
+    ids = sorted(r["id"] for r in created)
+    body = {
+        "inputs": [{"id": ids[0]}, {"id": "42"}],
+        "properties": ["subject"],
+        "propertiesWithHistory": ["subject"],
+    }
+    response = post(sb, f"{V3}/batch/read", body, params={"archived": "false"})
+    assert response.status_code == 207
+    (record,) = response.json()["results"]
+    assert set(record["properties"]) == {"subject"}
+    assert record["propertiesWithHistory"]["subject"][0]["sourceType"] == "API"
+    (error,) = response.json()["errors"]
+    assert error["category"] == "OBJECT_NOT_FOUND" and error["context"]["ids"] == ["42"]
+    everything = post(
+        sb,
+        f"{DATED}/batch/read",
+        {"inputs": [{"id": i} for i in ids], "properties": [], "propertiesWithHistory": []},
+    )
+    assert (
+        everything.status_code == 200 and "hs_pipeline_stage" in everything.json()["results"][0]["properties"]
+    )
+    by_unique = {
+        "inputs": [{"id": "x1"}],
+        "properties": ["external_id"],
+        "propertiesWithHistory": [],
+        "idProperty": "external_id",
+    }
+    assert post(sb, f"{V3}/batch/read", by_unique).json()["results"][0]["properties"]["external_id"] == "x1"
+    sb.archive(ids[1])
+    one = {"inputs": [{"id": ids[1]}], "properties": [], "propertiesWithHistory": []}
+    assert post(sb, f"{V3}/batch/read", one).status_code == 207
+    assert (
+        post(sb, f"{V3}/batch/read", one, params={"archived": "true"}).json()["results"][0]["archived"]
+        is True
+    )
+
+
+def test_read_limits_and_required_lists(sb: HubSpotSandbox) -> None:
+    many = [{"id": str(i)} for i in range(51)]
+    response = post(
+        sb, f"{V3}/batch/read", {"inputs": many, "properties": [], "propertiesWithHistory": ["subject"]}
+    )
+    assert response.status_code == 400
+    assert "property histories is 50" in response.json()["message"]
+    assert post(sb, f"{V3}/batch/read", {"inputs": many}).status_code == 400
+
+
+def test_auth_401_and_403_bodies(sb: HubSpotSandbox) -> None:
+    unknown = post(sb, f"{V3}/batch/create", {"inputs": []}, headers={"Authorization": "Bearer nope"})
+    assert unknown.status_code == 401 and unknown.json()["category"] == "INVALID_AUTHENTICATION"
+    scopeless = post(
+        sb, f"{V3}/batch/create", {"inputs": []}, headers={"Authorization": "Bearer no-scope-token"}
+    )
+    assert scopeless.status_code == 403 and scopeless.json()["category"] == "MISSING_SCOPES"
+    assert scopeless.json()["errors"][0]["context"]["requiredGranularScopes"] == ["tickets"]
+
+
+def test_oauth_refresh_and_expiry(sb: HubSpotSandbox) -> None:
+    sb.expire_access_tokens()
+    expired = requests.get(sb.url + V3, headers=AUTH, params={"limit": 1}, timeout=10)
+    assert expired.status_code == 401 and expired.json()["category"] == "EXPIRED_AUTHENTICATION"
+    form = {
+        "grant_type": "refresh_token",
+        "client_id": "sandbox-client",
+        "client_secret": "sandbox-secret",
+        "refresh_token": "sandbox-refresh",
+    }
+    token = requests.post(sb.url + "/oauth/v1/token", data=form, timeout=10).json()
+    assert token["expires_in"] == 1800
+    fresh = requests.get(
+        sb.url + V3, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=10
+    )
+    assert fresh.status_code == 200 and "results" in fresh.json()
+    assert (
+        requests.post(sb.url + "/oauth/v1/token", data={**form, "refresh_token": "x"}, timeout=10).status_code
+        == 400
+    )
+
+
+def test_rolling_window_and_daily_limit() -> None:
+    with HubSpotSandbox(rate=3, daily=5, window_seconds=0.5) as sandbox:
+        statuses = [requests.get(sandbox.url + V3, headers=AUTH, timeout=10) for _ in range(4)]
+        assert [r.status_code for r in statuses] == [200, 200, 200, 429]
+        assert (
+            statuses[3].json()["policyName"] == "TEN_SECONDLY_ROLLING"
+            and "Retry-After" not in statuses[3].headers
+        )
+        assert statuses[2].headers["X-HubSpot-RateLimit-Remaining"] == "0"
+        time.sleep(0.6)
+        later = [requests.get(sandbox.url + V3, headers=AUTH, timeout=10) for _ in range(3)]
+        assert [r.status_code for r in later] == [200, 200, 429]
+        assert later[2].json()["policyName"] == "DAILY"
+        assert sandbox.stats().rate_limited == 2
+
+
+def test_faults_fail_before_and_lose_after_commit() -> None:
+    with HubSpotSandbox(fail_rate=1.0) as failing:
+        response = post(failing, f"{V3}/batch/create", {"inputs": [create_input(0)]})
+        assert response.status_code in (502, 503, 504) and failing.ticket_count == 0
+    with HubSpotSandbox(lose_rate=1.0) as losing:
+        with pytest.raises(requests.ConnectionError):
+            post(losing, f"{V3}/batch/create", {"inputs": [create_input(0)]})
+        assert losing.ticket_count == 1 and losing.stats().faults_lost == 1
+
+
+def test_cli_serves_until_sigterm() -> None:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "airflow_provider_hubtix.sandbox", "--port", "0"],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        assert line.startswith("HubSpot sandbox listening on http://127.0.0.1:")
+        url = line.split()[-1]
+        assert requests.get(url + V3, headers=AUTH, params={"limit": 1}, timeout=10).status_code == 200
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=10) == 0
+
+
+def test_pytest_fixture(hubspot_sandbox: HubSpotSandbox) -> None:
+    assert requests.get(hubspot_sandbox.url + V3, headers=AUTH, timeout=10).status_code == 200
