@@ -1,0 +1,92 @@
+"""The example DAGs run to success in a real Airflow against the sandbox."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from airflow_provider_hubtix.sandbox import HubSpotSandbox
+from tests.e2e.conftest import load_dag, task_states, xcom
+
+pytestmark = pytest.mark.e2e
+
+
+def test_dagbag_imports_the_examples_without_errors(dags_folder: Path) -> None:
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(dags_folder))
+    assert bag.import_errors == {}
+    assert {"hubspot_tickets_roundtrip", "hubspot_tickets_from_xcom", "hubspot_tickets_backfill"} <= set(
+        bag.dag_ids
+    )
+
+
+def test_roundtrip(dags_folder: Path, sandbox: HubSpotSandbox) -> None:
+    run = load_dag(dags_folder, "hubspot_tickets_roundtrip").test()
+    assert task_states(run) == {
+        "create_tickets": "success",
+        "read_tickets": "success",
+        "summarise": "success",
+    }
+    assert xcom(run, "summarise") == {"created": 25, "read": 25, "failed": 0}
+    assert sandbox.ticket_count == 25 and not sandbox.duplicates("external_id")
+
+
+def test_from_xcom_routes_errors(dags_folder: Path, sandbox: HubSpotSandbox) -> None:
+    run = load_dag(dags_folder, "hubspot_tickets_from_xcom").test()
+    assert set(task_states(run).values()) == {"success"}
+    summary = xcom(run, "dead_letter")
+    assert summary["created"] == 9 and summary["rejected"] == 3
+    assert len(Path(summary["dead_letter_path"]).read_text().splitlines()) == 3
+    assert sandbox.ticket_count == 9
+
+
+def test_backfill_shards(dags_folder: Path, sandbox: HubSpotSandbox) -> None:
+    run = load_dag(dags_folder, "hubspot_tickets_backfill").test()
+    assert task_states(run) == {"write_shards": "success", "create_shard": "success", "summarise": "success"}
+    assert xcom(run, "summarise") == {"total": 1000, "created": 1000, "failed": 0}
+    assert sandbox.ticket_count == 1000 and not sandbox.duplicates("external_id")
+
+
+MIXED_DAG = """
+import pendulum
+from airflow.providers.common.compat.sdk import dag
+from airflow_provider_hubtix.operators.tickets import BatchCreateTicketsOperator
+
+@dag(dag_id="hubspot_mixed_validity", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
+def mixed():
+    BatchCreateTicketsOperator(
+        task_id="create",
+        inputs=[
+            {"subject": f"Mixed {i}", "hs_pipeline_stage": "1",
+             "hs_ticket_priority": "BAD" if i % 37 == 0 else "LOW"}
+            for i in range(150)
+        ],
+        output_path="OUTPUT/{{ run_id | replace(':', '_') }}",
+    )
+
+mixed()
+"""
+
+
+def test_mixed_validity_fails_the_task_with_complete_outputs(
+    dags_folder: Path, sandbox: HubSpotSandbox, tmp_path: Path
+) -> None:
+    (dags_folder / "hubspot_mixed_validity.py").write_text(MIXED_DAG.replace("OUTPUT", str(tmp_path)))
+    run = load_dag(dags_folder, "hubspot_mixed_validity").test()
+    assert task_states(run) == {"create": "failed"}
+    (folder,) = tmp_path.iterdir()
+    results = [json.loads(line) for line in (folder / "results.jsonl").read_text().splitlines()]
+    errors = [json.loads(line) for line in (folder / "errors.jsonl").read_text().splitlines()]
+    assert sorted(r["input_index"] for r in results) == [i for i in range(150) if i % 37]
+    assert sorted(e["input_index"] for e in errors) == [0, 37, 74, 111, 148]
+    assert xcom(run, "create") == {
+        "results_path": str(folder / "results.jsonl"),
+        "errors_path": str(folder / "errors.jsonl"),
+        "total": 150,
+        "created": 145,
+        "failed": 5,
+    }
+    assert sandbox.ticket_count == 145
