@@ -174,5 +174,8 @@ class JsonLinesSink:
                 self._sending_cm.__exit__(None, None, None)
 
 
+_ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+
 def _line(record: Record) -> str:
-    return json.dumps(record, ensure_ascii=False, separators=(",", ":"), default=str) + "\n"
+    return _ENCODER.encode(record) + "\n"
