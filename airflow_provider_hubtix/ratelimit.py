@@ -10,9 +10,12 @@ and lets a request go while that count is below its *cap*:
 * the budget is ``requests_per_window`` when configured, else learned from
   ``X-HubSpot-RateLimit-Max`` (100, the smallest tier, until the first answer arrives);
 * ``X-HubSpot-RateLimit-Remaining`` reveals requests made by *other* clients of the same account
-  (mapped shards on other workers, other DAGs). While others are active, the cap shrinks to this
-  process's share of the budget, minus a small reserve for requests in flight, so that several
-  independent processes converge on the shared budget instead of hammering into 429s;
+  (mapped shards on other workers, other DAGs). While others are active, the cap follows AIMD:
+  it grows by one per answer while more than 15 % of the budget remains and shrinks by a quarter
+  when less than 5 % remains, so that independent processes converge on equal shares of the
+  account's budget instead of hammering into 429s;
+* while others are active, requests are paced evenly over the window rather than sent in bursts,
+  so every client's usage shows in the headers before the others act on them;
 * a 429 pauses every thread of the process (:meth:`RateLimiter.pause`).
 
 Plain Python, thread-safe, no Airflow import.
@@ -33,6 +36,11 @@ REMAINING_HEADER = "X-HubSpot-RateLimit-Remaining"
 INTERVAL_HEADER = "X-HubSpot-RateLimit-Interval-Milliseconds"
 
 _FOREIGN_SMOOTHING = 0.3
+_LOW_WATER = 0.05
+"""Below this share of the budget remaining, clients sharing an account slow down …"""
+_HIGH_WATER = 0.15
+"""… and above this share they speed up."""
+_DECREASE = 0.75
 
 
 class RateLimiter:
@@ -63,6 +71,9 @@ class RateLimiter:
         self._in_flight = 0
         self._foreign = 0.0
         self._paused_until = 0.0
+        self._next_paced = 0.0
+        self._shared_cap = float(self._budget)
+        self._last_decrease = -1e9
         self._cond = threading.Condition()
 
     @property
@@ -82,9 +93,13 @@ class RateLimiter:
             while True:
                 now = self._clock()
                 self._expire(now)
-                wait = self._paused_until - now
-                if wait <= 0 and self._own() < self._cap():
+                cap = self._cap()
+                wait = max(self._paused_until, self._next_paced) - now
+                if wait <= 0 and self._own() < cap:
                     self._in_flight += 1
+                    # Sharing the account: spread the share over the window instead of bursting it,
+                    # so that every client's usage shows in the headers before the others act on them.
+                    self._next_paced = now + self._window / cap if self._foreign >= 1.0 else 0.0
                     return
                 if wait <= 0:
                     wait = self._answered[0] + self._window - now if self._answered else 0.05
@@ -119,7 +134,26 @@ class RateLimiter:
                     self._foreign = foreign
                 else:  # others slowed down: take their share back gradually
                     self._foreign += _FOREIGN_SMOOTHING * (foreign - self._foreign)
+                self._adjust_shared_cap(remaining)
             self._cond.notify_all()
+
+    def _adjust_shared_cap(self, remaining: int) -> None:
+        """Additive increase while the account has room, multiplicative decrease when it runs low.
+
+        Every client sees the same ``Remaining``, so they all back off together and converge on
+        equal shares whose sum stays just under the budget (the classic AIMD argument).
+        """
+        if self._foreign < 1.0:
+            self._shared_cap = float(self._budget)
+            return
+        now = self._clock()
+        low = max(2.0, self._budget * _LOW_WATER)
+        if remaining <= low:
+            if now - self._last_decrease >= self._window:  # the window remembers: once per window
+                self._shared_cap = max(1.0, min(self._shared_cap, float(self._own())) * _DECREASE)
+                self._last_decrease = now
+        elif remaining > self._budget * _HIGH_WATER:
+            self._shared_cap = min(float(self._budget), self._shared_cap + 1.0)
 
     def pause(self, seconds: float) -> None:
         """Hold every request of this process for ``seconds`` (after a 429)."""
@@ -139,12 +173,7 @@ class RateLimiter:
         return len(self._answered) + self._in_flight
 
     def _cap(self) -> int:
-        if self._foreign < 1.0:
-            return self._budget
-        own = max(self._own(), 1)
-        reserve = max(1, self._budget // 20)
-        share = own / (own + self._foreign)
-        return max(1, int((self._budget - reserve) * share) + 1)
+        return self._budget if self._foreign < 1.0 else max(1, int(self._shared_cap))
 
     def _expire(self, now: float) -> None:
         horizon = now - self._window

@@ -59,14 +59,18 @@ def test_budget_is_learned_from_headers_unless_configured() -> None:
     assert configured.budget == 50
 
 
-def test_other_clients_shrink_the_cap_and_it_recovers() -> None:
+def test_sharing_an_account_slows_down_then_recovers() -> None:
     clock = FakeClock()
     limiter = RateLimiter(clock=clock)
     send(limiter, 20)
     limiter.acquire()
-    limiter.observe(headers(100, 20))  # the account used 80, we 21: others are using ~59
+    limiter.observe(headers(100, 2))  # the account used 98 of 100, we 21: others are active
     limiter.release()
-    assert limiter.cap < 40
+    assert limiter.cap == 15  # multiplicative decrease from what we had in the window
+    limiter.observe(headers(100, 1))
+    assert limiter.cap == 15  # at most one decrease per window: the window remembers
+    limiter.observe(headers(100, 60))
+    assert limiter.cap == 16  # additive increase while the account has room
     for _ in range(30):  # others stopped: the window shows only our own requests
         clock.now += 0.1
         limiter.observe(headers(100, 100 - 21))
