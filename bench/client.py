@@ -55,8 +55,8 @@ def _run_sdk(args: argparse.Namespace) -> dict[str, Any]:
         allowed_methods=None,
         respect_retry_after_header=True,
     )
-    client = HubSpot(access_token=args.token, retry=retry)
-    client.crm.tickets.batch_api.api_client.configuration.host = args.url
+    batch_api = HubSpot(access_token=args.token, retry=retry).crm.tickets.batch_api  # a new object per access
+    batch_api.api_client.configuration.host = args.url
     created = failed = 0
     batch: list[dict[str, Any]] = []
 

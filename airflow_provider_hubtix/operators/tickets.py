@@ -7,19 +7,17 @@ what can be validated then, call :mod:`airflow_provider_hubtix.jobs`, and push t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 
-from airflow_provider_hubtix.checkpoint import InputsFingerprint, load_resume_state
 from airflow_provider_hubtix.exceptions import HubSpotInputError, HubSpotRecordsFailedError
+from airflow_provider_hubtix.execution import execute_job
 from airflow_provider_hubtix.hooks.tickets import HubSpotTicketsHook
 from airflow_provider_hubtix.inputs import InvalidInputError, iter_file, parse_inline
 from airflow_provider_hubtix.jobs import MAX_BATCH_SIZE, CreateJob, Located, ReadJob, check_batch_size
-from airflow_provider_hubtix.outputs import ERRORS_FILE, RESULTS_FILE, JsonLinesSink, MemorySink, RecordSink
 
 if TYPE_CHECKING:
     import jinja2
@@ -103,111 +101,31 @@ class _TicketsBatchOperator(BaseOperator):
             setattr(self, name, None)
         return saved
 
-    def _run(
-        self,
-        context: Context,
-        job: CreateJob | ReadJob,
-        items: Callable[[], Iterator[Located]],
-    ) -> Any:
-        """Validate, run, publish the outputs, then fail if asked to; return the return_value.
-
-        A create into a local ``output_path`` resumes what an earlier try of the same inputs recorded.
-        """
-        folder = self._output_folder() if self.output_path is not None else None
-        fingerprint = InputsFingerprint() if isinstance(job, CreateJob) and isinstance(folder, Path) else None
-        resume = None
+    def _run(self, context: Context, job: CreateJob | ReadJob, items: Callable[[], Iterator[Located]]) -> Any:
+        """Run the job, publish the outputs, then fail if asked to; return the return_value."""
+        folder = None if self.output_path is None else _as_path(self.output_path)
         try:
-            total = job.validate(items() if fingerprint is None else _fingerprinted(items(), fingerprint))
-            if fingerprint is not None and isinstance(folder, Path):
-                folder.mkdir(parents=True, exist_ok=True)
-                resume = load_resume_state(folder, fingerprint.hexdigest())
+            run = execute_job(job, items, folder, self.log)
         except InvalidInputError as exc:
             raise HubSpotInputError(f"Task {self.task_id!r}: {exc}") from None
-        self.log.info("%d inputs are valid; sending them to HubSpot in batches of %d.", total, job.batch_size)
-        if resume is not None and resume.resuming:
-            self.log.info(
-                "Resuming from %s: %d inputs were created by an earlier try and are skipped; "
-                "%d were in flight when it stopped.",
-                folder,
-                len(resume.done),
-                len(resume.maybe_sent),
-            )
-        sink: RecordSink = (
-            MemorySink()
-            if folder is None
-            else JsonLinesSink(
-                self._output_opener(),
-                resumed_results=len(resume.done) if resume is not None else 0,
-                track_sending=resume is not None,
-            )
-        )
-        stopped: BaseException | None = None
-        try:
-            if isinstance(job, CreateJob):
-                job.run(items(), sink, total=total, resume=resume)
-            else:
-                job.run(items(), sink, total=total)
-        except InvalidInputError as exc:
-            stopped = HubSpotInputError(f"Task {self.task_id!r}: {exc}")
-        except Exception as exc:
-            stopped = exc
-        finally:
-            sink.close()
-        return_value, errors_value = self._outputs(sink, total)
-        if stopped is not None or (self.fail_on_error and sink.errors_count):
-            self._push(context, "return_value", return_value)
-            self._push(context, "errors", errors_value)
-            if stopped is not None:
-                raise stopped
-            raise HubSpotRecordsFailedError(self._failure_message(sink, total))
-        self._push(context, "errors", errors_value)
-        if sink.errors_count:
-            self.log.warning("%s", self._failure_message(sink, total))
-        return return_value
-
-    def _outputs(self, sink: RecordSink, total: int) -> tuple[Any, Any]:
-        if isinstance(sink, MemorySink):
-            return sink.results, sink.errors
-        folder = self._output_folder()
-        return (
-            {
-                "results_path": str(folder / RESULTS_FILE),
-                "errors_path": str(folder / ERRORS_FILE),
-                "total": total,
-                self.result_verb: sink.results_count,
-                "failed": sink.errors_count,
-            },
-            str(folder / ERRORS_FILE),
-        )
-
-    def _failure_message(self, sink: RecordSink, total: int) -> str:
-        where = (
-            f"all errors are in {self._output_folder() / ERRORS_FILE}"
-            if self.output_path is not None
-            else f"all errors are in the XCom 'errors' of task {self.task_id!r}"
-        )
-        lines = "".join(f"\n- {_describe_error(e)}" for e in sink.first_errors)
-        return (
-            f"{sink.errors_count:,} of {total:,} inputs failed ({sink.results_count:,} {self.result_verb}); "
-            f"{where}.{' First errors:' if lines else ''}{lines}"
-        )
+        if isinstance(run.stopped, InvalidInputError):
+            run.stopped = HubSpotInputError(f"Task {self.task_id!r}: {run.stopped}")
+        failed = run.stopped is not None or (self.fail_on_error and run.sink.errors_count > 0)
+        if failed:
+            self._push(context, "return_value", run.return_value(self.result_verb))
+        self._push(context, "errors", run.errors_value())
+        if run.stopped is not None:
+            raise run.stopped
+        if run.sink.errors_count:
+            message = run.failure_message(self.result_verb, self.task_id)
+            if failed:
+                raise HubSpotRecordsFailedError(message)
+            self.log.warning("%s", message)
+        return run.return_value(self.result_verb)
 
     def _push(self, context: Context, key: str, value: Any) -> None:
         if self.do_xcom_push:
             context["ti"].xcom_push(key=key, value=value)
-
-    def _output_folder(self) -> Path | ObjectStoragePath:
-        return _as_path(self.output_path)
-
-    def _output_opener(self) -> Callable[[str, str], AbstractContextManager[IO[str]]]:
-        folder = self._output_folder()
-        if isinstance(folder, Path):
-            folder.mkdir(parents=True, exist_ok=True)
-
-        def open_text(name: str, mode: str) -> AbstractContextManager[IO[str]]:
-            return (folder / name).open(mode, encoding="utf-8")  # type: ignore[no-any-return]
-
-        return open_text
 
     def _located(self, inline: Any, path: Any, what: str) -> Callable[[], Iterator[Located]]:
         """A factory of located raw items from the inline value or the file (called twice)."""
@@ -360,12 +278,6 @@ class BatchReadTicketsOperator(_TicketsBatchOperator):
         return self._run(context, job, self._located(ids, ids_path, "ids"))
 
 
-def _fingerprinted(items: Iterator[Located], fingerprint: InputsFingerprint) -> Iterator[Located]:
-    for location, raw in items:
-        fingerprint.update(raw)
-        yield location, raw
-
-
 def _as_path(value: Any) -> Path | ObjectStoragePath:
     if isinstance(value, ObjectStoragePath):
         return value
@@ -388,14 +300,6 @@ def _check_exactly_one(task_id: str, **named: Any) -> None:
 def _check_positive(name: str, value: Any, task_id: str) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise HubSpotInputError(f"Task {task_id!r}: {name} must be a positive integer; got {value!r}.")
-
-
-def _describe_error(error: Mapping[str, Any]) -> str:
-    who = f"input {error.get('input_index')}" if "input" in error else f"id {error.get('id')}"
-    message = str(error.get("message") or "")
-    if len(message) > 300:
-        message = message[:300] + "…"
-    return f"{who}: {error.get('status')} {error.get('category')}: {message}"
 
 
 __all__ = ["BatchCreateTicketsOperator", "BatchReadTicketsOperator"]
