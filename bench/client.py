@@ -63,9 +63,7 @@ def _run_sdk(args: argparse.Namespace) -> dict[str, Any]:
     def flush() -> None:
         nonlocal created, failed
         body = BatchInputSimplePublicObjectBatchInputForCreate(inputs=batch)
-        response = client.crm.tickets.batch_api.create(
-            batch_input_simple_public_object_batch_input_for_create=body
-        )
+        response = batch_api.create(batch_input_simple_public_object_batch_input_for_create=body)
         created += len(response.results)
         failed += len(batch) - len(response.results)
         batch.clear()
