@@ -24,6 +24,7 @@ import math
 import subprocess
 import sys
 import tempfile
+import time
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -222,6 +223,7 @@ def scenario_read(work: Path) -> None:
     with sandbox(None, 0) as server:
         finish(start_client("create", server.url, inputs, work / "read-created", concurrency=8))
         server.command(f"limit {rate} {latency}")
+        time.sleep(WINDOW_S + 0.5)  # let the creates leave the sandbox's rolling window
         before = server.stats()
         figures = finish(
             start_client(
