@@ -10,7 +10,7 @@ Plain Python, no Airflow import.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,8 +187,9 @@ def _overlap(sent: Mapping[str, str], echoed: Mapping[str, Any]) -> int:
     return sum(1 for name, value in sent.items() if echoed.get(name) == value)
 
 
-def account_create_failure(
-    batch: Sequence[CreateInput],
+def account_failure(
+    batch: Sequence[Any],
+    error_record: Callable[..., Record],
     *,
     status: int | None,
     category: str,
@@ -197,7 +198,8 @@ def account_create_failure(
 ) -> BatchOutcome:
     """One error record per input of a batch that failed as a whole.
 
-    :param batch: the inputs.
+    :param batch: the inputs (create inputs or ids).
+    :param error_record: :func:`create_error` or :func:`read_error`.
     :param status: the HTTP status, if any.
     :param category: the failure's category.
     :param message: what went wrong.
@@ -205,7 +207,7 @@ def account_create_failure(
     """
     return BatchOutcome(
         errors=[
-            create_error(item, status=status, category=category, message=message, context=context)
+            error_record(item, status=status, category=category, message=message, context=context)
             for item in batch
         ]
     )
@@ -261,27 +263,3 @@ def account_read(
                 )
             )
     return outcome
-
-
-def account_read_failure(
-    batch: Sequence[ReadInput],
-    *,
-    status: int | None,
-    category: str,
-    message: str,
-    context: Mapping[str, Any] | None = None,
-) -> BatchOutcome:
-    """One error record per id of a read batch that failed as a whole.
-
-    :param batch: the ids.
-    :param status: the HTTP status, if any.
-    :param category: the failure's category.
-    :param message: what went wrong.
-    :param context: extra context.
-    """
-    return BatchOutcome(
-        errors=[
-            read_error(item, status=status, category=category, message=message, context=context)
-            for item in batch
-        ]
-    )

@@ -24,10 +24,12 @@ from typing import Any, Protocol
 from airflow_provider_hubtix.accounting import (
     NOT_ATTEMPTED,
     BatchOutcome,
+    Record,
     account_create,
-    account_create_failure,
+    account_failure,
     account_read,
-    account_read_failure,
+    create_error,
+    read_error,
 )
 from airflow_provider_hubtix.batch_response import BatchResponse
 from airflow_provider_hubtix.checkpoint import IndexSet, ResumeState
@@ -130,12 +132,14 @@ def _failure_fields(exc: BaseException) -> dict[str, Any]:
     }
 
 
-def _not_attempted(exc: BaseException) -> dict[str, Any]:
-    return {
-        "status": None,
-        "category": NOT_ATTEMPTED,
-        "message": f"Not sent: the run stopped before this batch because of an earlier failure: {exc}",
-    }
+def _stopped(
+    batch: Sequence[Any], exc: BaseException, attempted: bool, error_record: Callable[..., Record]
+) -> BatchOutcome:
+    """Error records for a batch when the run stops: the failing batch, or one never sent."""
+    if attempted:
+        return account_failure(batch, error_record, **_failure_fields(exc))
+    message = f"Not sent: the run stopped before this batch because of an earlier failure: {exc}"
+    return account_failure(batch, error_record, status=None, category=NOT_ATTEMPTED, message=message)
 
 
 @dataclass
@@ -238,12 +242,13 @@ class CreateJob:
         except Exception as exc:
             if getattr(exc, "stops_run", True):
                 raise
-            _merge(outcome, account_create_failure(pending, **_failure_fields(exc)))
+            _merge(outcome, account_failure(pending, create_error, **_failure_fields(exc)))
             return outcome
         _merge(
             outcome,
-            account_create_failure(
+            account_failure(
                 pending,
+                create_error,
                 status=None,
                 category="OUTCOME_UNKNOWN",
                 message=f"HubSpot's answer was lost {_MAX_RECONCILE_ROUNDS} times for this batch and these "
@@ -254,8 +259,7 @@ class CreateJob:
 
     def fail(self, batch: Sequence[CreateInput], exc: BaseException, attempted: bool) -> BatchOutcome:
         """Error records for a batch when the run stops."""
-        fields = _failure_fields(exc) if attempted else _not_attempted(exc)
-        return account_create_failure(batch, **fields)
+        return _stopped(batch, exc, attempted, create_error)
 
     def _flag_resent(
         self, pending: Sequence[CreateInput], response: BatchResponse, accounted: BatchOutcome
@@ -393,13 +397,12 @@ class ReadJob:
         except Exception as exc:
             if getattr(exc, "stops_run", True):
                 raise
-            return account_read_failure(batch, **_failure_fields(exc))
+            return account_failure(batch, read_error, **_failure_fields(exc))
         return account_read(batch, response, self.id_property)
 
     def fail(self, batch: Sequence[ReadInput], exc: BaseException, attempted: bool) -> BatchOutcome:
         """Error records for a batch when the run stops."""
-        fields = _failure_fields(exc) if attempted else _not_attempted(exc)
-        return account_read_failure(batch, **fields)
+        return _stopped(batch, exc, attempted, read_error)
 
 
 def _merge(into: BatchOutcome, other: BatchOutcome) -> None:
