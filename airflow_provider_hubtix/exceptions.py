@@ -86,8 +86,13 @@ class HubSpotDailyLimitError(HubSpotRateLimitError):
 
 
 class HubSpotValidationError(HubSpotError):
-    """400: HubSpot rejected the whole request; nothing in it was written."""
+    """400: HubSpot rejected the whole request; nothing in it was written.
 
+    Every input carries its own ``objectWriteTraceId`` and is checked before sending, so a 400 on a
+    whole batch comes from the request's shape, which every other batch shares: the run stops.
+    """
+
+    stops_run = True
     default_category = "VALIDATION_ERROR"
 
 

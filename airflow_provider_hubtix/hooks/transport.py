@@ -16,7 +16,7 @@ connect error / timeout       backoff, retries                            HubSpo
 401                           with OAuth extras: refresh once, resend;    HubSpotAuthError
                               else stops
 403                           stops, names the missing scopes             HubSpotMissingScopesError
-400                           stops (nothing in the request was written)  HubSpotValidationError
+400                           stops the run (nothing in it was written)   HubSpotValidationError
 404                           stops (wrong base URL or api_version)       HubSpotNotFoundError
 other 4xx                     stops                                       HubSpotError
 ============================  ==========================================  =====================

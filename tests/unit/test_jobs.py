@@ -69,11 +69,11 @@ def test_results_tie_by_id_property_and_identical_inputs_are_interchangeable() -
 
 def test_whole_batch_failure_becomes_error_records_and_other_batches_go_on() -> None:
     client = FakeHubSpot()
-    client.failures = [None, FakeFailure("HubSpot answered 400 to the whole batch", status=400)]
+    client.failures = [None, FakeFailure("HubSpot answered 503 eight times", status=503)]
     sink = run_create(client, [ticket(i) for i in range(30)], batch_size=10, max_concurrency=1)
     assert indexes(sink) == list(range(30))
     assert sorted(e["input_index"] for e in sink.errors) == list(range(10, 20))
-    assert {e["status"] for e in sink.errors} == {400}
+    assert {e["status"] for e in sink.errors} == {503}
 
 
 def test_run_stopping_failure_accounts_for_every_input_and_reraises() -> None:

@@ -240,3 +240,28 @@ def test_operator_uses_connection_and_batches(
         len(r.json()["inputs"]) <= 50 and all(i["associations"] == [] for i in r.json()["inputs"])
         for r in requests_mock.request_history
     )
+
+
+def test_whole_batch_400_stops_the_run(monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker) -> None:
+    from airflow_provider_hubtix.exceptions import HubSpotValidationError
+
+    set_connection(monkeypatch)
+    ok = {
+        "status_code": 201,
+        "json": {"results": [{"id": str(i), "properties": {"external_id": f"e{i}"}} for i in range(10)]},
+    }
+    shape = {
+        "status_code": 400,
+        "json": {"category": "VALIDATION_ERROR", "message": "Invalid input JSON on line 1"},
+    }
+    requests_mock.post(CREATE_URL, [ok, shape])
+    ti = TaskInstance()
+    operator = BatchCreateTicketsOperator(
+        task_id="create", inputs=tickets(50), batch_size=10, max_concurrency=1, id_property="external_id"
+    )
+    with pytest.raises(HubSpotValidationError, match="Invalid input JSON on line 1"):
+        operator.execute({"ti": ti})
+    assert requests_mock.call_count == 2
+    assert len(ti.xcom["return_value"]) == 10
+    categories = [e["category"] for e in ti.xcom["errors"]]
+    assert categories.count("VALIDATION_ERROR") == 10 and categories.count("NOT_ATTEMPTED") == 30
