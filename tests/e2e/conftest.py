@@ -44,11 +44,18 @@ def sandbox(monkeypatch: pytest.MonkeyPatch) -> Iterator[HubSpotSandbox]:
         yield sb
 
 
-def load_dag(dags_folder: Path, dag_id: str) -> Any:
-    """Parse the dags folder like the scheduler does and return one DAG."""
-    from airflow.dag_processing.dagbag import DagBag
+def dag_bag(dags_folder: Path) -> Any:
+    """Parse the dags folder like the scheduler does."""
+    try:
+        from airflow.dag_processing.dagbag import DagBag
+    except ImportError:  # Airflow < 3.1
+        from airflow.models.dagbag import DagBag
+    return DagBag(dag_folder=str(dags_folder))
 
-    bag = DagBag(dag_folder=str(dags_folder))
+
+def load_dag(dags_folder: Path, dag_id: str) -> Any:
+    """Parse the dags folder and return one DAG (no import error allowed)."""
+    bag = dag_bag(dags_folder)
     assert not bag.import_errors, bag.import_errors
     return bag.dags[dag_id]
 
@@ -68,7 +75,10 @@ def task_states(run: Any) -> dict[str, str]:
 
 def xcom(run: Any, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
     """One XCom value of a finished run."""
-    from airflow.models.xcom import XComModel
+    try:
+        from airflow.models.xcom import XComModel
+    except ImportError:  # Airflow 2
+        from airflow.models.xcom import BaseXCom as XComModel
     from airflow.utils.session import create_session
 
     with create_session() as session:
@@ -77,4 +87,6 @@ def xcom(run: Any, task_id: str, key: str = "return_value", map_index: int = -1)
             .filter_by(dag_id=run.dag_id, run_id=run.run_id, task_id=task_id, key=key, map_index=map_index)
             .one()
         )
-        return XComModel.deserialize_value(row)
+        if isinstance(row.value, bytes | str):
+            return XComModel.deserialize_value(row)
+        return row.value  # already decoded (Airflow 2's JSON column)

@@ -8,15 +8,13 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_hubtix.sandbox import HubSpotSandbox
-from tests.e2e.conftest import load_dag, task_states, xcom
+from tests.e2e.conftest import dag_bag, load_dag, task_states, xcom
 
 pytestmark = pytest.mark.e2e
 
 
 def test_dagbag_imports_the_examples_without_errors(dags_folder: Path) -> None:
-    from airflow.dag_processing.dagbag import DagBag
-
-    bag = DagBag(dag_folder=str(dags_folder))
+    bag = dag_bag(dags_folder)
     assert bag.import_errors == {}
     assert {"hubspot_tickets_roundtrip", "hubspot_tickets_from_xcom", "hubspot_tickets_backfill"} <= set(
         bag.dag_ids
