@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import itertools
 import logging
+import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -42,7 +43,10 @@ from airflow_provider_hubtix.runner import run_batches
 
 MAX_BATCH_SIZE = 100
 MAX_BATCH_SIZE_WITH_HISTORY = 50
-_MAX_RECONCILE_ROUNDS = 3
+_MAX_RECONCILE_ROUNDS = 8
+"""Create attempts per batch whose outcome stays unknown (each followed by a check of what exists)."""
+_RECONCILE_BACKOFF_SECONDS = (0.2, 5.0)
+"""First and longest pause before creating the rest again (doubling in between)."""
 _MAX_REPORTED_INPUT_ERRORS = 5
 _LOG = logging.getLogger(__name__)
 
@@ -218,7 +222,7 @@ class CreateJob:
         outcome = BatchOutcome()
         pending = list(batch)
         try:
-            for _round in range(_MAX_RECONCILE_ROUNDS):
+            for attempt in range(_MAX_RECONCILE_ROUNDS):
                 try:
                     response = self.client.batch_create(
                         [item.payload for item in pending], resend_unknown=self.id_property is None
@@ -234,6 +238,8 @@ class CreateJob:
                     pending = self._keep_missing(pending, outcome)
                     if not pending:
                         return outcome
+                    first, longest = _RECONCILE_BACKOFF_SECONDS
+                    time.sleep(min(first * 2**attempt, longest))
                     continue
                 accounted = account_create(pending, response, self.id_property)
                 self._flag_resent(pending, response, accounted)

@@ -18,6 +18,7 @@ from airflow_provider_hubtix.execution import execute_job
 from airflow_provider_hubtix.hooks.tickets import HubSpotTicketsHook
 from airflow_provider_hubtix.inputs import InvalidInputError, iter_file, parse_inline
 from airflow_provider_hubtix.jobs import MAX_BATCH_SIZE, CreateJob, Located, ReadJob, check_batch_size
+from airflow_provider_hubtix.operators.lineage import file_dataset, operator_lineage, tickets_dataset
 
 if TYPE_CHECKING:
     import jinja2
@@ -203,6 +204,14 @@ class BatchCreateTicketsOperator(_TicketsBatchOperator):
         )
         return self._run(context, job, self._located(self.inputs, self.inputs_path, "inputs"))
 
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the input file (if any) flows into HubSpot's tickets (and the output files)."""
+        inputs = [file_dataset(self.inputs_path)] if self.inputs_path is not None else []
+        outputs = [tickets_dataset(self.hook.settings.base_url)]
+        if self.output_path is not None:
+            outputs.append(file_dataset(self.output_path))
+        return operator_lineage(inputs, outputs)
+
 
 class BatchReadTicketsOperator(_TicketsBatchOperator):
     """Read HubSpot tickets by id in batches of 100 (50 with history).
@@ -276,6 +285,14 @@ class BatchReadTicketsOperator(_TicketsBatchOperator):
             ids_path = ids["results_path"]
             ids = None
         return self._run(context, job, self._located(ids, ids_path, "ids"))
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: HubSpot's tickets (and the ids file, if any) flow into the output files."""
+        inputs = [tickets_dataset(self.hook.settings.base_url)]
+        if self.ids_path is not None:
+            inputs.append(file_dataset(self.ids_path))
+        outputs = [file_dataset(self.output_path)] if self.output_path is not None else []
+        return operator_lineage(inputs, outputs)
 
 
 def _as_path(value: Any) -> Path | ObjectStoragePath:

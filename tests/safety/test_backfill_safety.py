@@ -96,7 +96,7 @@ def test_kill_at_half_way_then_rerun(tmp_path: Path) -> None:
         " id_property='external_id', max_concurrency=4)\n"
         "print(json.dumps(op.execute({'ti': TI()})))\n"
     )
-    with HubSpotSandbox(latency_ms=20, seed=5) as sandbox:
+    with HubSpotSandbox(latency_ms=50, seed=5) as sandbox:
         env = {
             **os.environ,
             "AIRFLOW_CONN_HUBSPOT_DEFAULT": json.dumps(

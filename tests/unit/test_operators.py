@@ -265,3 +265,21 @@ def test_whole_batch_400_stops_the_run(monkeypatch: pytest.MonkeyPatch, requests
     assert len(ti.xcom["return_value"]) == 10
     categories = [e["category"] for e in ti.xcom["errors"]]
     assert categories.count("VALIDATION_ERROR") == 10 and categories.count("NOT_ATTEMPTED") == 30
+
+
+def test_openlineage_datasets(sandbox: HubSpotSandbox, tmp_path: Path) -> None:
+    pytest.importorskip("airflow.providers.openlineage", reason="the openlineage provider is optional")
+    host = sandbox.url.removeprefix("http://")
+    create = BatchCreateTicketsOperator(
+        task_id="create", inputs_path=str(tmp_path / "in.jsonl"), output_path="s3://bucket/runs/1"
+    )
+    lineage = create.get_openlineage_facets_on_complete(None)
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [("file", str(tmp_path / "in.jsonl"))]
+    assert [(d.namespace, d.name) for d in lineage.outputs] == [
+        (f"hubspot://{host}", "crm.objects.tickets"),
+        ("s3://bucket", "runs/1"),
+    ]
+    read = BatchReadTicketsOperator(task_id="read", ids=[1])
+    lineage = read.get_openlineage_facets_on_complete(None)
+    assert [(d.namespace, d.name) for d in lineage.inputs] == [(f"hubspot://{host}", "crm.objects.tickets")]
+    assert lineage.outputs == []
