@@ -58,6 +58,9 @@ class IndexSet:
         return self.count
 
 
+_ENCODER = json.JSONEncoder(default=str)  # key order is the file's, the same on every read
+
+
 class InputsFingerprint:
     """A running SHA-256 over the inputs, to recognise the same inputs on a re-run."""
 
@@ -67,7 +70,7 @@ class InputsFingerprint:
 
     def update(self, raw: Any) -> None:
         """Fold one raw input in."""
-        self._hash.update(json.dumps(raw, sort_keys=True, default=str).encode())
+        self._hash.update(_ENCODER.encode(raw).encode())
         self._hash.update(b"\n")
         self.count += 1
 

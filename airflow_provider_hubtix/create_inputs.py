@@ -80,8 +80,14 @@ def normalise_create_input(
         raise InvalidInputError(f"{where}: 'associations' must be a list of association objects.")
     if trace_id is not None and not isinstance(trace_id, str):
         raise InvalidInputError(f"{where}: 'objectWriteTraceId' must be a string.")
-    properties = {name: _property_value(where, name, value) for name, value in raw_properties.items()}
-    properties = {name: value for name, value in properties.items() if value is not None}
+    properties: dict[str, str] = {}
+    for name, value in raw_properties.items():
+        if type(value) is str and type(name) is str and name and len(value) <= MAX_VALUE_CHARS:
+            properties[name] = value  # the common case, checked without a call
+            continue
+        checked = _property_value(where, name, value)
+        if checked is not None:
+            properties[name] = checked
     if not properties:
         raise InvalidInputError(f"{where} has no properties; a ticket needs at least hs_pipeline_stage.")
     if id_property and not properties.get(id_property):
