@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-TOKEN = "pat-na1-00000000-1111-2222-3333-444444444444"
+TOKEN = "pat-na1-test-token-for-unit-tests-only"
 BASE = "https://api.hubapi.com"
 CREATE_URL = f"{BASE}/crm/v3/objects/tickets/batch/create"
 READ_URL = f"{BASE}/crm/v3/objects/tickets/batch/read"
