@@ -230,9 +230,7 @@ class HubSpotTicketsHook(BaseHook):
         """Check the token and base URL with one cheap ``GET …/tickets?limit=1``."""
         try:
             self.transport.request("GET", self.objects_path, params={"limit": "1"})
-        except HubSpotError as exc:
-            return False, str(exc)
-        except HubSpotInputError as exc:
+        except (HubSpotError, HubSpotInputError) as exc:
             return False, str(exc)
         return True, f"Connected to HubSpot at {self.settings.base_url}: the token can read tickets."
 

@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Any
@@ -159,3 +160,23 @@ def test_fatal_errors_stop_at_once_with_everything_accounted(
             (tmp_path / "out" / "errors.jsonl").read_text(),
         ]
         assert not [text for text in texts if token in text]
+
+
+def test_oauth_expiry_mid_run_refreshes_and_goes_on(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    with HubSpotSandbox(latency_ms=20, seed=9) as sandbox:
+        extra = {
+            "client_id": "sandbox-client",
+            "client_secret": "sandbox-secret",
+            "refresh_token": "sandbox-refresh",
+        }
+        conn = {"conn_type": "hubspot", "host": sandbox.url, "password": "sandbox-token", "extra": extra}
+        monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT", json.dumps(conn))
+        op = operator(write_inputs(tmp_path / "in.jsonl", 3000), tmp_path / "out", max_concurrency=2)
+        expire = threading.Timer(0.2, sandbox.expire_access_tokens)
+        expire.start()
+        result = op.execute({"ti": TaskInstance()})
+        expire.join()
+        assert result["created"] == 3000 and result["failed"] == 0
+        assert sandbox.stats().by_endpoint["oauth_token"] == 1
+        assert sandbox.stats().status_counts[401] >= 1
+        assert sandbox.ticket_count == 3000
