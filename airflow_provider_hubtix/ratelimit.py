@@ -10,10 +10,11 @@ and lets a request go while that count is below its *cap*:
 * the budget is ``requests_per_window`` when configured, else learned from
   ``X-HubSpot-RateLimit-Max`` (100, the smallest tier, until the first answer arrives);
 * ``X-HubSpot-RateLimit-Remaining`` reveals requests made by *other* clients of the same account
-  (mapped shards on other workers, other DAGs). While others are active, the cap follows AIMD:
-  it grows by one per answer while more than 15 % of the budget remains and shrinks by a quarter
-  when less than 5 % remains, so that independent processes converge on equal shares of the
-  account's budget instead of hammering into 429s;
+  (mapped shards on other workers, other DAGs). When others appear the cap drops to this
+  process's current share, then follows AIMD: it grows by one per paced request while more than
+  15 % of the budget remains and shrinks by a quarter (once per window) when less than 5 %
+  remains, so that independent processes converge on shares of the account's budget instead of
+  hammering into 429s;
 * while others are active, requests are paced evenly over the window rather than sent in bursts,
   so every client's usage shows in the headers before the others act on them;
 * a 429 pauses every thread of the process (:meth:`RateLimiter.pause`).
@@ -74,6 +75,7 @@ class RateLimiter:
         self._next_paced = 0.0
         self._shared_cap = float(self._budget)
         self._last_decrease = -1e9
+        self._last_increase = -1e9
         self._cond = threading.Condition()
 
     @property
@@ -130,7 +132,10 @@ class RateLimiter:
             if maximum is not None and remaining is not None:
                 self._expire(self._clock())
                 foreign = max(0.0, float(maximum - remaining - self._own()))
-                if foreign > self._foreign:  # others appeared: yield at once
+                if self._foreign < 1.0 <= foreign:  # others appeared: start from today's share
+                    own = max(self._own(), 1)
+                    self._shared_cap = max(1.0, self._budget * own / (own + foreign))
+                if foreign > self._foreign:  # yield at once
                     self._foreign = foreign
                 else:  # others slowed down: take their share back gradually
                     self._foreign += _FOREIGN_SMOOTHING * (foreign - self._foreign)
@@ -152,8 +157,12 @@ class RateLimiter:
             if now - self._last_decrease >= self._window:  # the window remembers: once per window
                 self._shared_cap = max(1.0, min(self._shared_cap, float(self._own())) * _DECREASE)
                 self._last_decrease = now
-        elif remaining > self._budget * _HIGH_WATER:
-            self._shared_cap = min(float(self._budget), self._shared_cap + 1.0)
+        elif (
+            remaining > self._budget * _HIGH_WATER
+            and now - self._last_increase >= self._window / self._shared_cap
+        ):
+            self._shared_cap = min(float(self._budget), self._shared_cap + 1.0)  # one per paced send
+            self._last_increase = now
 
     def pause(self, seconds: float) -> None:
         """Hold every request of this process for ``seconds`` (after a 429)."""
