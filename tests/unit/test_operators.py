@@ -283,3 +283,17 @@ def test_openlineage_datasets(sandbox: HubSpotSandbox, tmp_path: Path) -> None:
     lineage = read.get_openlineage_facets_on_complete(None)
     assert [(d.namespace, d.name) for d in lineage.inputs] == [(f"hubspot://{host}", "crm.objects.tickets")]
     assert lineage.outputs == []
+
+
+def test_object_storage_paths(sandbox: HubSpotSandbox, tmp_path: Path) -> None:
+    from airflow.providers.common.compat.sdk import ObjectStoragePath
+
+    (tmp_path / "in.jsonl").write_text("".join(json.dumps(t) + "\n" for t in tickets(130)))
+    (tmp_path / "out").mkdir()
+    source = ObjectStoragePath(f"file://{tmp_path}/in.jsonl")
+    folder = ObjectStoragePath(f"file://{tmp_path}/out")
+    result, ti = run(BatchCreateTicketsOperator(task_id="create", inputs_path=source, output_path=folder))
+    assert result["created"] == 130 and result["failed"] == 0
+    assert result["results_path"].endswith("out/results.jsonl")
+    assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == 130
+    assert ti.xcom["errors"].endswith("out/errors.jsonl")
