@@ -171,8 +171,8 @@ def test_oauth_expiry_mid_run_refreshes_and_goes_on(monkeypatch: pytest.MonkeyPa
         }
         conn = {"conn_type": "hubspot", "host": sandbox.url, "password": "sandbox-token", "extra": extra}
         monkeypatch.setenv("AIRFLOW_CONN_HUBSPOT_DEFAULT", json.dumps(conn))
-        op = operator(write_inputs(tmp_path / "in.jsonl", 3000), tmp_path / "out", max_concurrency=2)
-        expire = threading.Timer(0.2, sandbox.expire_access_tokens)
+        op = operator(write_inputs(tmp_path / "in.jsonl", 3000), tmp_path / "out", max_concurrency=1)
+        expire = threading.Timer(0.2, sandbox.expire_access_tokens)  # the run takes >= 30 x 20 ms
         expire.start()
         result = op.execute({"ti": TaskInstance()})
         expire.join()
