@@ -205,7 +205,7 @@ class CreateJob:
             for index, (location, raw) in enumerate(items)
             if index not in done
         )
-        progress = ProgressLog(self.log, "created", total)
+        progress = ProgressLog(self.log, "created", total, batch_size=self.batch_size)
         progress.inputs_done = progress.results = len(done)
         run_batches(
             _chunks(prepared, self.batch_size),
@@ -382,7 +382,7 @@ class ReadJob:
             self.fail,
             sink,
             max_concurrency=self.max_concurrency,
-            progress=ProgressLog(self.log, "read", total),
+            progress=ProgressLog(self.log, "read", total, batch_size=self.batch_size),
         )
 
     def process(self, batch: Sequence[ReadInput]) -> BatchOutcome:

@@ -23,6 +23,7 @@ class ProgressLog:
     :param log: where to write.
     :param verb: what the results are ("created", "read").
     :param total_inputs: how many inputs there are, when known (enables the ETA).
+    :param batch_size: inputs per batch, to tell the number of batches when the total is known.
     :param interval: seconds between two lines at least.
     :param clock: monotonic clock (injectable for tests).
     """
@@ -33,12 +34,16 @@ class ProgressLog:
         verb: str,
         total_inputs: int | None = None,
         *,
+        batch_size: int | None = None,
         interval: float = 5.0,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self._log = log
         self._verb = verb
         self._total = total_inputs
+        self._total_batches = (
+            -(-total_inputs // batch_size) if total_inputs is not None and batch_size else None
+        )
         self._interval = interval
         self._clock = clock
         self._started = clock()
@@ -73,8 +78,9 @@ class ProgressLog:
         elapsed = max(now - self._started, 1e-9)
         rate = self.inputs_done / elapsed
         done = f"{self.inputs_done:,}" + (f"/{self._total:,}" if self._total is not None else "")
+        batches = f"{self.batches_done:,}" + (f"/{self._total_batches:,}" if self._total_batches else "")
         text = (
-            f"{done} inputs in {self.batches_done:,} batches: {self.results:,} {self._verb}, "
+            f"{done} inputs in {batches} batches: {self.results:,} {self._verb}, "
             f"{self.errors:,} failed, {rate:,.0f} inputs/s, {elapsed:,.1f} s elapsed"
         )
         if self._total is not None and rate > 0 and self.inputs_done < self._total:

@@ -193,12 +193,12 @@ def test_progress_lines_are_throttled() -> None:
         def warning(self, msg: str, *args: Any) -> None:
             lines.append(msg % args)
 
-    progress = ProgressLog(Log(), "created", 1000, interval=5.0, clock=lambda: now[0])
+    progress = ProgressLog(Log(), "created", 1000, batch_size=100, interval=5.0, clock=lambda: now[0])
     for _ in range(10):
         now[0] += 1.0
         progress.update(100, 90, 10)
     assert len(lines) == 2
-    assert lines[0].startswith("500/1,000 inputs in 5 batches: 450 created, 50 failed, 100 inputs/s")
+    assert lines[0].startswith("500/1,000 inputs in 5/10 batches: 450 created, 50 failed, 100 inputs/s")
     assert "ETA 5 s" in lines[0]
 
 
