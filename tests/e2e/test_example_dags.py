@@ -88,3 +88,41 @@ def test_mixed_validity_fails_the_task_with_complete_outputs(
         "failed": 5,
     }
     assert sandbox.ticket_count == 145
+
+
+CHAIN_DAG = """
+import pendulum
+from airflow.providers.common.compat.sdk import dag, task
+from airflow_provider_hubtix.operators.tickets import BatchCreateTicketsOperator, BatchReadTicketsOperator
+
+@dag(dag_id="hubspot_task_chain", schedule=None, start_date=pendulum.datetime(2026, 1, 1, tz="UTC"))
+def chain():
+    @task
+    def build():
+        return [
+            {"subject": f"Chained {i}", "hs_pipeline_stage": "1", "external_id": f"chain-{i}"}
+            for i in range(7)
+        ]
+
+    create = BatchCreateTicketsOperator(task_id="create", inputs=build(), id_property="external_id")
+    read = BatchReadTicketsOperator(
+        task_id="read", ids=create.output, id_property="external_id", properties=["subject"]
+    )
+
+    @task
+    def check(created, read_back):
+        assert sorted(r["id"] for r in created) == sorted(r["id"] for r in read_back)
+        assert {r["properties"]["subject"] for r in read_back} == {f"Chained {i}" for i in range(7)}
+        return len(read_back)
+
+    check(create.output, read.output)
+
+chain()
+"""
+
+
+def test_task_to_create_to_read_to_task(dags_folder: Path, sandbox: HubSpotSandbox) -> None:
+    (dags_folder / "hubspot_task_chain.py").write_text(CHAIN_DAG)
+    run = load_dag(dags_folder, "hubspot_task_chain").test()
+    assert set(task_states(run).values()) == {"success"}
+    assert xcom(run, "check") == 7
