@@ -25,6 +25,30 @@ class _TaskInstance:
         self.xcom[key] = value
 
 
+def _trace_rate_limiter(path: str) -> None:
+    """Append one JSON line per rate-limit observation and pause: how the limiter saw the account."""
+    from airflow_provider_hubtix.ratelimit import RateLimiter
+
+    out = open(path, "a", encoding="utf-8")  # noqa: SIM115  (open for the process's life)
+    observe, pause = RateLimiter.observe, RateLimiter.pause
+
+    def traced_observe(self: RateLimiter, headers: Any) -> None:
+        observe(self, headers)
+        remaining = headers.get("X-HubSpot-RateLimit-Remaining")
+        state = {"t": time.time(), "pid": os.getpid(), "remaining": remaining, "cap": self.cap}
+        state.update(own=self._own(), foreign=round(self._foreign, 1))  # noqa: SLF001
+        out.write(json.dumps(state) + "\n")
+        out.flush()
+
+    def traced_pause(self: RateLimiter, seconds: float) -> None:
+        pause(self, seconds)
+        out.write(json.dumps({"t": time.time(), "pid": os.getpid(), "pause": seconds}) + "\n")
+        out.flush()
+
+    RateLimiter.observe = traced_observe  # type: ignore[method-assign]
+    RateLimiter.pause = traced_pause  # type: ignore[method-assign]
+
+
 def _run_operator(args: argparse.Namespace) -> dict[str, Any]:
     from airflow_provider_hubtix.operators.tickets import (  # imported already, outside the timing
         BatchCreateTicketsOperator,
@@ -89,6 +113,7 @@ def main() -> None:
     parser.add_argument("--output", default=None)
     parser.add_argument("--concurrency", type=int, default=16)
     parser.add_argument("--id-property", default=None)
+    parser.add_argument("--trace", default=None, help="append the rate limiter's view here (JSON lines)")
     args = parser.parse_args()
     os.environ["AIRFLOW_CONN_HUBSPOT_DEFAULT"] = json.dumps(
         {"conn_type": "hubspot", "host": args.url, "password": args.token}
@@ -99,6 +124,8 @@ def main() -> None:
         import hubspot.crm.tickets  # noqa: F401  (import time is not what is measured)
     else:
         import airflow_provider_hubtix.operators.tickets  # noqa: F401
+        if args.trace:
+            _trace_rate_limiter(args.trace)
     before = resource.getrusage(resource.RUSAGE_SELF)
     start = time.perf_counter()
     figures = _run_sdk(args) if args.mode == "sdk-create" else _run_operator(args)

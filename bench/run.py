@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import tempfile
@@ -176,7 +177,14 @@ def scenario_shared(work: Path) -> None:
             inputs = work / f"shared-{p}.jsonl"
             write_inputs(inputs, n, f"shared-{p}-{uuid.uuid4().hex[:6]}")
             clients.append(
-                start_client("create", server.url, inputs, work / f"shared-out-{p}", concurrency=16)
+                start_client(
+                    "create",
+                    server.url,
+                    inputs,
+                    work / f"shared-out-{p}",
+                    concurrency=16,
+                    trace=os.environ.get("HUBTIX_BENCH_TRACE"),
+                )
             )
         results = [finish(c) for c in clients]
         figures = server_figures(server.stats(), rate, latency)
