@@ -36,7 +36,7 @@ def _trace_rate_limiter(path: str) -> None:
         observe(self, headers)
         remaining = headers.get("X-HubSpot-RateLimit-Remaining")
         state = {"t": time.time(), "pid": os.getpid(), "remaining": remaining, "cap": self.cap}
-        state.update(own=self._own(), foreign=round(self._foreign, 1))  # noqa: SLF001
+        state["own"] = self._own()
         out.write(json.dumps(state) + "\n")
         out.flush()
 
@@ -124,6 +124,7 @@ def main() -> None:
         import hubspot.crm.tickets  # noqa: F401  (import time is not what is measured)
     else:
         import airflow_provider_hubtix.operators.tickets  # noqa: F401
+
         if args.trace:
             _trace_rate_limiter(args.trace)
     before = resource.getrusage(resource.RUSAGE_SELF)
