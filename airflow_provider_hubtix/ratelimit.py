@@ -1,33 +1,42 @@
 """Client-side limiter for HubSpot's rolling 10-second request window.
 
-HubSpot counts requests per app (or account) in a rolling window and answers 429 past the budget.
-HubSpot also asks integrations to keep 429s under 5 % of their requests, so a good client paces
-itself from the ``X-HubSpot-RateLimit-*`` headers instead of bouncing off the limit.
+HubSpot counts an account's requests in a rolling window and answers 429 past the budget; it also
+asks integrations to keep 429s under 5 % of their requests. So a good client paces itself from the
+``X-HubSpot-RateLimit-*`` headers instead of bouncing off the limit, even when several clients
+(mapped shards on other workers, other DAGs) share one account and know nothing of each other.
 
-The limiter counts this process's requests in flight and those answered within the last window,
-and lets a request go while that count is below its *cap*:
+The limiter thinks in *slots*: a request occupies one slot of the account's window from when it is
+sent until one window later. It lets a request go when it holds a slot for it:
 
-* the budget is ``requests_per_window`` when configured, else learned from
-  ``X-HubSpot-RateLimit-Max`` (100, the smallest tier, until the first answer arrives);
-* ``X-HubSpot-RateLimit-Remaining`` reveals requests made by *other* clients of the same account
-  (mapped shards on other workers, other DAGs). When others appear the cap drops to this
-  process's current share, then follows AIMD: it grows by one per paced request while more than
-  15 % of the budget remains and shrinks by a quarter (once per window) when less than 5 %
-  remains, so that independent processes converge on shares of the account's budget instead of
-  hammering into 429s;
-* while others are active, requests are paced evenly over the window rather than sent in bursts,
-  so every client's usage shows in the headers before the others act on them;
-* a 429 pauses every thread of the process (:meth:`RateLimiter.pause`).
+* **its own slot, again**: when one of this process's requests leaves the window, that slot is
+  this process's to reuse for a short while (half of ``_GRACE_SECONDS``). Processes that keep
+  reusing their slots keep their share of the account, burst for burst;
+* **a free slot, adopted**: every answer's ``X-HubSpot-RateLimit-Remaining`` tells how many slots
+  the account had free when the request arrived. Slots that left the window within the grace
+  period are their owners' to reuse, so they are not free yet (the limiter keeps a model of the
+  other clients' requests, from the same headers, to know when theirs leave). Of the slots truly
+  free, each process adopts half its share per answer, its share being in proportion to the slots
+  it already holds, so that all processes together take about half of what is free per round trip
+  and fill the window without overshooting it. When a process finishes, the others adopt its slots.
+* **a probe**: with nothing in flight and slots expected to be free, one request goes to find out.
+
+The budget is ``requests_per_window`` when configured (never more than the account's
+``X-HubSpot-RateLimit-Max``), else learned from that header; 100, the smallest tier, until then.
+The first request of a process goes alone, so that a newcomer learns the account's state before it
+sends more. Answers without rate-limit headers leave the process on its own budget. A 429 pauses
+every thread of the process (:meth:`RateLimiter.pause`) and takes away every adopted slot.
 
 Plain Python, thread-safe, no Airflow import.
 """
 
 from __future__ import annotations
 
+import math
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
+from dataclasses import dataclass
 
 DEFAULT_BUDGET = 100
 """Requests per 10 s assumed until HubSpot's headers tell: the smallest private-app tier."""
@@ -36,19 +45,34 @@ MAX_HEADER = "X-HubSpot-RateLimit-Max"
 REMAINING_HEADER = "X-HubSpot-RateLimit-Remaining"
 INTERVAL_HEADER = "X-HubSpot-RateLimit-Interval-Milliseconds"
 
-_FOREIGN_SMOOTHING = 0.3
-_LOW_WATER = 0.05
-"""Below this share of the budget remaining, clients sharing an account slow down …"""
-_HIGH_WATER = 0.15
-"""… and above this share they speed up."""
-_DECREASE = 0.75
+_SEND_MARGIN_SECONDS = 0.1
+"""A request is counted when it arrives, a moment after it was sent: reuse its slot this much later."""
+_GRACE_SECONDS = 0.5
+"""How long a slot that left the window stays its owner's to reuse before others may adopt it."""
+_ADOPT_FRACTION = 0.5
+"""Sharing an account, take this part of one's share of the free slots per answer: the others act
+on views as old as ours."""
+_MIN_PAUSE_SECONDS = 0.5
+_MAX_WAIT_SECONDS = 0.25
+"""Waiting threads look again at least this often (the clock may be a fake one in tests)."""
+
+
+@dataclass(frozen=True)
+class Permit:
+    """One request's place in the window, from :meth:`RateLimiter.acquire` to :meth:`RateLimiter.release`.
+
+    :param sent_at: when the request was let go (the limiter's clock).
+    :param counted_before: this process's requests in the account's window at that moment.
+    :param reused: whether it went on a slot of this process's own that had left the window.
+    """
+
+    sent_at: float
+    counted_before: int
+    reused: bool
 
 
 class RateLimiter:
     """Paces requests to stay inside HubSpot's rolling window, alone or sharing an account.
-
-    A request counts from :meth:`acquire` until :meth:`release` and then for one window after its
-    answer arrived: by then HubSpot has surely counted it, however long it queued on the way.
 
     :param requests_per_window: the budget; ``None`` learns it from ``X-HubSpot-RateLimit-Max``.
     :param window_seconds: the window length; updated from ``X-HubSpot-RateLimit-Interval-Milliseconds``.
@@ -65,129 +89,199 @@ class RateLimiter:
         if requests_per_window is not None and requests_per_window < 1:
             raise ValueError(f"requests_per_window must be at least 1, got {requests_per_window}")
         self._configured = requests_per_window
-        self._budget = requests_per_window or DEFAULT_BUDGET
+        self._account_max: int | None = None
         self._window = window_seconds
         self._clock = clock
-        self._answered: deque[float] = deque()
+        self._own: deque[float] = deque()
+        """Send times of this process's requests in the window, oldest first."""
+        self._reusable: deque[float] = deque()
+        """This process's slots that left the window: until when each is still its own to reuse."""
+        self._others: deque[float] = deque()
+        """Estimated times at which the other clients' requests leave the window, oldest first."""
+        self._others_left: list[float] = []
+        """When other clients' requests left the window, kept for the grace period."""
+        self._reused: deque[float] = deque()
+        self._adopted: deque[float] = deque()
+        """Send times of this process's requests in the window on reused and on adopted slots."""
+        self._adoptable = 1  # the first request goes alone
+        self._newest_view = -math.inf
         self._in_flight = 0
-        self._foreign = 0.0
         self._paused_until = 0.0
-        self._next_paced = 0.0
-        self._shared_cap = float(self._budget)
-        self._last_decrease = -1e9
-        self._last_increase = -1e9
+        self._next_probe = 0.0
         self._cond = threading.Condition()
 
     @property
     def budget(self) -> int:
-        """Requests per window for the whole account, as configured or learned."""
-        return self._budget
+        """Requests per window this process may have at most: as configured, else the account's."""
+        return self._configured or self._account_max or DEFAULT_BUDGET
 
     @property
-    def cap(self) -> int:
-        """How many requests this process may have in the current window."""
+    def held(self) -> int:
+        """Slots this process holds now: its requests in the window and its slots to reuse."""
         with self._cond:
-            return self._cap()
+            self._advance(self._clock())
+            return len(self._own) + len(self._reusable)
 
-    def acquire(self) -> None:
-        """Block until one more request may be sent, then count it as in flight."""
+    def acquire(self) -> Permit:
+        """Block until this process holds a slot for one more request, then take it."""
         with self._cond:
             while True:
-                now = self._clock()
-                self._expire(now)
-                cap = self._cap()
-                wait = max(self._paused_until, self._next_paced) - now
-                if wait <= 0 and self._own() < cap:
-                    self._in_flight += 1
-                    # Sharing the account: spread the share over the window instead of bursting it,
-                    # so that every client's usage shows in the headers before the others act on them.
-                    self._next_paced = now + self._window / cap if self._foreign >= 1.0 else 0.0
-                    return
-                if wait <= 0:
-                    wait = self._answered[0] + self._window - now if self._answered else 0.05
-                self._cond.wait(timeout=max(wait, 0.001))
+                permit = self._take(self._clock())
+                if permit is not None:
+                    return permit
+                self._cond.wait(timeout=self._wait_seconds(self._clock()))
 
-    def release(self) -> None:
-        """The request acquired last by this thread got its answer (or failed): it counts one more window."""
+    def try_acquire(self) -> Permit | None:
+        """Take a slot for one more request if this process holds one now, else return ``None``."""
+        with self._cond:
+            return self._take(self._clock())
+
+    def _take(self, now: float) -> Permit | None:
+        self._advance(now)
+        if now < self._paused_until or len(self._own) >= self._cap():
+            return None
+        reused = bool(self._reusable)
+        if reused:
+            self._reusable.popleft()
+            self._reused.append(now)
+        elif self._adoptable > 0 or self._probe_due(now):
+            self._adoptable -= 1
+            self._adopted.append(now)
+            self._next_probe = now + _GRACE_SECONDS
+        else:
+            return None
+        counted = sum(1 for sent in self._own if sent + self._window > now)
+        self._own.append(now)
+        self._in_flight += 1
+        return Permit(now, counted, reused)
+
+    def release(
+        self, permit: Permit, headers: Mapping[str, str] | None = None, *, counted: bool = True
+    ) -> None:
+        """The request of ``permit`` got its answer, or failed without one (``headers=None``).
+
+        :param permit: what :meth:`acquire` returned for this request.
+        :param headers: the answer's headers (case-insensitive mapping, as ``requests`` gives).
+        :param counted: whether HubSpot counted the request (``False`` for a 429).
+        """
         with self._cond:
             self._in_flight = max(self._in_flight - 1, 0)
-            self._answered.append(self._clock())
+            if not counted:
+                for sends in (self._own, self._reused if permit.reused else self._adopted):
+                    if permit.sent_at in sends:
+                        sends.remove(permit.sent_at)
+            if headers is not None:
+                self._observe(permit, headers, counted)
             self._cond.notify_all()
-
-    def observe(self, headers: Mapping[str, str]) -> None:
-        """Learn the budget and other clients' usage from one response's rate-limit headers.
-
-        Call it before :meth:`release` of the same request.
-
-        :param headers: the response headers (case-insensitive mapping, as ``requests`` gives).
-        """
-        maximum = _int_header(headers, MAX_HEADER)
-        remaining = _int_header(headers, REMAINING_HEADER)
-        interval_ms = _int_header(headers, INTERVAL_HEADER)
-        with self._cond:
-            if interval_ms:
-                self._window = interval_ms / 1000.0
-            if maximum and self._configured is None:
-                self._budget = maximum
-            if maximum is not None and remaining is not None:
-                self._expire(self._clock())
-                foreign = max(0.0, float(maximum - remaining - self._own()))
-                if self._foreign < 1.0 <= foreign:  # others appeared: start from today's share
-                    own = max(self._own(), 1)
-                    self._shared_cap = max(1.0, self._budget * own / (own + foreign))
-                if foreign > self._foreign:  # yield at once
-                    self._foreign = foreign
-                else:  # others slowed down: take their share back gradually
-                    self._foreign += _FOREIGN_SMOOTHING * (foreign - self._foreign)
-                self._adjust_shared_cap(remaining)
-            self._cond.notify_all()
-
-    def _adjust_shared_cap(self, remaining: int) -> None:
-        """Additive increase while the account has room, multiplicative decrease when it runs low.
-
-        Every client sees the same ``Remaining``, so they all back off together and converge on
-        equal shares whose sum stays just under the budget (the classic AIMD argument).
-        """
-        if self._foreign < 1.0:
-            self._shared_cap = float(self._budget)
-            return
-        now = self._clock()
-        low = max(2.0, self._budget * _LOW_WATER)
-        if remaining <= low:
-            if now - self._last_decrease >= self._window:  # the window remembers: once per window
-                self._shared_cap = max(1.0, min(self._shared_cap, float(self._own())) * _DECREASE)
-                self._last_decrease = now
-        elif (
-            remaining > self._budget * _HIGH_WATER
-            and now - self._last_increase >= self._window / self._shared_cap
-        ):
-            self._shared_cap = min(float(self._budget), self._shared_cap + 1.0)  # one per paced send
-            self._last_increase = now
 
     def pause(self, seconds: float) -> None:
         """Hold every request of this process for ``seconds`` (after a 429)."""
         with self._cond:
             self._paused_until = max(self._paused_until, self._clock() + seconds)
+            self._adoptable = 0
 
     def seconds_until_free(self) -> float:
-        """Seconds until this process's oldest request leaves the window (at least 0.5)."""
+        """Seconds until a slot is expected to free up (at least 0.5, at most one window)."""
         with self._cond:
             now = self._clock()
-            self._expire(now)
-            if not self._answered:
-                return 0.5
-            return max(0.5, self._answered[0] + self._window - now)
+            self._advance(now)
+            if self._reusable:
+                return _MIN_PAUSE_SECONDS
+            candidates = [self._own[0] + self._window + _SEND_MARGIN_SECONDS] if self._own else []
+            if self._others:
+                candidates.append(self._others[0] + _GRACE_SECONDS)
+            soonest = min(candidates, default=now) - now
+            return min(max(soonest, _MIN_PAUSE_SECONDS), self._window)
 
-    def _own(self) -> int:
-        return len(self._answered) + self._in_flight
+    def _observe(self, permit: Permit, headers: Mapping[str, str], counted: bool) -> None:
+        maximum = _int_header(headers, MAX_HEADER)
+        remaining = _int_header(headers, REMAINING_HEADER)
+        interval_ms = _int_header(headers, INTERVAL_HEADER)
+        if interval_ms:
+            self._window = interval_ms / 1000.0
+        if maximum:
+            self._account_max = maximum
+        self._advance(self._clock())
+        if maximum is None or remaining is None:  # no rate-limit headers: on our own budget
+            self._adoptable = self._cap() - len(self._own) - len(self._reusable)
+            return
+        seen_at = permit.sent_at
+        if seen_at < self._newest_view:
+            return  # an older view of the account than one already used
+        self._newest_view = seen_at
+        used = maximum - remaining
+        mine = permit.counted_before + (1 if counted else 0)
+        others = max(used - mine, 0)
+        self._update_others(others, seen_at)
+        # Free at ``seen_at``: less the slots that had just left the window (their owners' to reuse)
+        # and this process's own slots to reuse; of the rest, our share, less what we adopted since.
+        settling = sum(1 for left in self._others_left if seen_at - _GRACE_SECONDS < left <= seen_at)
+        settling += sum(1 for leaves in self._others if leaves <= seen_at + _GRACE_SECONDS)
+        free = remaining - settling - len(self._reusable) - _count_after(self._reused, seen_at)
+        share = _ADOPT_FRACTION * mine / used if others and used else 1.0
+        self._adoptable = round(free * share) - _count_after(self._adopted, seen_at)
+
+    def _update_others(self, others: int, seen_at: float) -> None:
+        """Make the model of the other clients' requests agree with what the account showed."""
+        modelled = len(self._others) + sum(1 for left in self._others_left if left > seen_at)
+        if others > modelled:  # they sent more, at the latest now: they leave one window later
+            self._others.extend([seen_at + self._window] * (others - modelled))
+        for _ in range(min(modelled - others, len(self._others))):  # theirs left earlier than modelled
+            self._others.popleft()
+            self._others_left.append(seen_at)
+
+    def _advance(self, now: float) -> None:
+        """Move requests that left the window out of it; forget slots past their grace period."""
+        horizon = now - self._window - _SEND_MARGIN_SECONDS
+        for sends in (self._reused, self._adopted):
+            while sends and sends[0] <= horizon:
+                sends.popleft()
+        while self._own and self._own[0] <= horizon:
+            # Ours to reuse for half the grace period others grant us: their clocks of our slot start
+            # when they notice it left, which is a little later or a little earlier than ours.
+            left_at = self._own.popleft() + self._window + _SEND_MARGIN_SECONDS
+            self._reusable.append(left_at + _GRACE_SECONDS / 2)
+        while self._reusable and self._reusable[0] <= now:
+            self._reusable.popleft()
+        while self._others and self._others[0] <= now:
+            self._others_left.append(self._others.popleft())
+        if self._others_left:
+            self._others_left = [left for left in self._others_left if left + _GRACE_SECONDS > now]
 
     def _cap(self) -> int:
-        return self._budget if self._foreign < 1.0 else max(1, int(self._shared_cap))
+        if self._configured and self._account_max:
+            return min(self._configured, self._account_max)
+        return self.budget
 
-    def _expire(self, now: float) -> None:
-        horizon = now - self._window
-        while self._answered and self._answered[0] <= horizon:
-            self._answered.popleft()
+    def _probe_due(self, now: float) -> bool:
+        """Nothing in flight to tell us more, and the model expects a free slot: go and look."""
+        if self._in_flight or now < self._next_probe:
+            return False
+        account = self._account_max or self.budget
+        settling = sum(1 for left in self._others_left if left + _GRACE_SECONDS > now)
+        expected_free = account - len(self._own) - len(self._reusable) - len(self._others) - settling
+        return expected_free >= 1
+
+    def _wait_seconds(self, now: float) -> float:
+        events = [self._paused_until, self._next_probe]
+        if self._own:
+            events.append(self._own[0] + self._window + _SEND_MARGIN_SECONDS)
+        if self._others_left:
+            events.append(min(self._others_left) + _GRACE_SECONDS)
+        if self._others:
+            events.append(self._others[0] + _GRACE_SECONDS)
+        upcoming = [event - now for event in events if event > now]
+        return min([*upcoming, _MAX_WAIT_SECONDS]) + 0.001
+
+
+def _count_after(times: deque[float], moment: float) -> int:
+    """How many of ``times`` (ascending) are later than ``moment``."""
+    count = 0
+    for value in reversed(times):
+        if value <= moment:
+            break
+        count += 1
+    return count
 
 
 def _int_header(headers: Mapping[str, str], name: str) -> int | None:

@@ -26,17 +26,17 @@ class _TaskInstance:
 
 
 def _trace_rate_limiter(path: str) -> None:
-    """Append one JSON line per rate-limit observation and pause: how the limiter saw the account."""
+    """Append one JSON line per answer and pause: how the rate limiter saw the account."""
     from airflow_provider_hubtix.ratelimit import RateLimiter
 
     out = open(path, "a", encoding="utf-8")  # noqa: SIM115  (open for the process's life)
-    observe, pause = RateLimiter.observe, RateLimiter.pause
+    release, pause = RateLimiter.release, RateLimiter.pause
 
-    def traced_observe(self: RateLimiter, headers: Any) -> None:
-        observe(self, headers)
-        remaining = headers.get("X-HubSpot-RateLimit-Remaining")
-        state = {"t": time.time(), "pid": os.getpid(), "remaining": remaining, "cap": self.cap}
-        state["own"] = self._own()
+    def traced_release(self: RateLimiter, permit: Any, headers: Any = None, *, counted: bool = True) -> None:
+        release(self, permit, headers, counted=counted)
+        remaining = headers.get("X-HubSpot-RateLimit-Remaining") if headers is not None else None
+        state = {"t": time.time(), "pid": os.getpid(), "sent": permit.sent_at, "remaining": remaining}
+        state.update(held=self.held, counted=counted, reused=permit.reused)
         out.write(json.dumps(state) + "\n")
         out.flush()
 
@@ -45,7 +45,7 @@ def _trace_rate_limiter(path: str) -> None:
         out.write(json.dumps({"t": time.time(), "pid": os.getpid(), "pause": seconds}) + "\n")
         out.flush()
 
-    RateLimiter.observe = traced_observe  # type: ignore[method-assign]
+    RateLimiter.release = traced_release  # type: ignore[method-assign]
     RateLimiter.pause = traced_pause  # type: ignore[method-assign]
 
 

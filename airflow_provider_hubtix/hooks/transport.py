@@ -206,7 +206,7 @@ class HubSpotTransport:
         refreshed = False
         while True:
             token = self._current_token()
-            self.rate_limiter.acquire()
+            permit = self.rate_limiter.acquire()
             try:
                 response = self.session.request(
                     call.method,
@@ -217,10 +217,9 @@ class HubSpotTransport:
                     timeout=self.timeout,
                 )
             except requests.RequestException as exc:
-                self.rate_limiter.release()
+                self.rate_limiter.release(permit)
                 raise self._classify_network_error(exc, call) from None
-            self.rate_limiter.observe(response.headers)
-            self.rate_limiter.release()
+            self.rate_limiter.release(permit, response.headers, counted=response.status_code != 429)
             if response.ok:
                 return response
             if response.status_code == 401 and self._oauth is not None and not refreshed:

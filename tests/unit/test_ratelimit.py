@@ -1,0 +1,147 @@
+"""The client-side rate limiter, driven by a fake clock and hand-made rate-limit headers."""
+
+from __future__ import annotations
+
+import pytest
+
+from airflow_provider_hubtix.ratelimit import Permit, RateLimiter
+
+
+class FakeClock:
+    """A clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def headers(maximum: int, remaining: int) -> dict[str, str]:
+    return {
+        "X-HubSpot-RateLimit-Max": str(maximum),
+        "X-HubSpot-RateLimit-Remaining": str(remaining),
+        "X-HubSpot-RateLimit-Interval-Milliseconds": "10000",
+    }
+
+
+def take_all(limiter: RateLimiter) -> list[Permit]:
+    """Every request the limiter lets go right now."""
+    permits = []
+    while (permit := limiter.try_acquire()) is not None:
+        permits.append(permit)
+    return permits
+
+
+def test_alone_the_first_request_goes_alone_then_the_whole_budget() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    (first,) = take_all(limiter)  # nothing known about the account yet
+    clock.now += 0.2
+    limiter.release(first, headers(100, 99))
+    assert len(take_all(limiter)) == 99
+    assert limiter.held == 100
+
+
+def test_own_slots_are_reused_once_they_leave_the_window() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    (first,) = take_all(limiter)
+    limiter.release(first, headers(100, 99))
+    permits = take_all(limiter)
+    for permit in permits:
+        limiter.release(permit, headers(100, 0))
+    assert take_all(limiter) == []
+    clock.now += 9.9
+    assert take_all(limiter) == []  # still in the window
+    clock.now += 0.3
+    reused = take_all(limiter)
+    assert len(reused) == 100 and all(permit.reused for permit in reused)
+
+
+def test_budget_is_learned_from_headers_unless_configured_and_never_above_the_account() -> None:
+    learned = RateLimiter()
+    learned.release(learned.acquire(), headers(190, 189))
+    assert learned.budget == 190
+    configured = RateLimiter(50)
+    configured.release(configured.acquire(), headers(190, 189))
+    assert configured.budget == 50
+    assert len(take_all(configured)) == 49
+    too_high = RateLimiter(500)
+    too_high.release(too_high.acquire(), headers(100, 99))
+    assert len(take_all(too_high)) == 99
+
+
+def test_without_rate_limit_headers_the_process_uses_its_own_budget() -> None:
+    limiter = RateLimiter(10)
+    limiter.release(limiter.acquire(), {})
+    assert len(take_all(limiter)) == 9
+
+
+def test_sharing_an_account_adopts_a_share_of_the_free_slots_in_proportion_to_what_it_holds() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    (first,) = take_all(limiter)
+    limiter.release(first, headers(100, 99))
+    permits = [limiter.acquire() for _ in range(9)]  # ten of ours in the window
+    clock.now += 0.2
+    # The account used 60 when the last one arrived: 50 are other clients'. 40 are free, and our
+    # share is half of what we hold of the account's use (10 of 60): round(40 * 0.5 * 10 / 60) = 3.
+    limiter.release(permits[-1], headers(100, 40))
+    assert len(take_all(limiter)) == 3
+
+
+def test_slots_that_others_just_freed_are_theirs_to_reuse_first() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    (first,) = take_all(limiter)
+    clock.now += 0.1
+    limiter.release(first, headers(100, 9))  # others hold 90 slots, we hold 1: our share is none
+    assert take_all(limiter) == []
+    clock.now += 10.0  # their requests leave the window: the owners may reuse them for a while
+    probe = limiter.try_acquire()
+    assert probe is not None and probe.reused  # our own slot came back
+    limiter.release(probe, headers(100, 99))  # nobody reused theirs yet
+    adopted = take_all(limiter)
+    assert len(adopted) == 9  # the slots that were free before; the 90 others' are still settling
+    clock.now += 0.6  # past the grace period: nobody reused them, the account is ours
+    for permit in adopted:
+        limiter.release(permit, headers(100, 100 - permit.counted_before - 1))
+    assert len(take_all(limiter)) == 90
+
+
+def test_a_rate_limited_request_does_not_count_and_pauses_everyone() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    (first,) = take_all(limiter)
+    limiter.release(first, headers(100, 0), counted=False)  # others fill the window
+    assert limiter.held == 0
+    limiter.pause(5.0)
+    clock.now += 5.1
+    assert limiter.try_acquire() is None  # the others' requests are still in the window
+    clock.now += 5.0 + 0.5
+    assert limiter.try_acquire() is not None  # they left and nobody reused them: one goes to look
+
+
+def test_a_request_that_got_no_answer_still_counts() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    limiter.release(limiter.acquire())
+    assert limiter.held == 1
+
+
+def test_pause_holds_requests(monkeypatch: pytest.MonkeyPatch) -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    limiter.pause(5.0)
+    waits: list[float | None] = []
+
+    def fake_wait(timeout: float | None = None) -> bool:
+        waits.append(timeout)
+        clock.now += timeout or 0.0
+        return True
+
+    monkeypatch.setattr(limiter._cond, "wait", fake_wait)
+    limiter.acquire()
+    assert clock.now >= 1005.0
+    assert all(wait is not None and wait <= 0.26 for wait in waits)  # waiting threads look again often
