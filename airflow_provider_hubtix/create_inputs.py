@@ -54,59 +54,90 @@ def normalise_create_input(
     :param trace_prefix: prefix of generated trace ids, unique per run.
     :param id_property: a unique-value property every input must carry, or ``None``.
     """
-    where = f"Input {index} ({location})"
-    if not isinstance(item, Mapping):
+    properties, associations, trace_id = _checked(item, index, location, id_property)
+    return CreateInput(
+        index=index,
+        original=item,
+        payload={
+            "properties": properties,
+            "associations": associations,
+            "objectWriteTraceId": trace_id or f"{trace_prefix}-{index}",
+        },
+    )
+
+
+def check_create_input(item: Any, index: int, location: str, *, id_property: str | None = None) -> str:
+    """Check one create input like :func:`normalise_create_input`, without building it.
+
+    :param item: the input as given.
+    :param index: its 0-based position.
+    :param location: where it came from, for messages.
+    :param id_property: a unique-value property every input must carry, or ``None``.
+    :return: the input's ``id_property`` value, or ``""`` without ``id_property``.
+    """
+    properties = _checked(item, index, location, id_property)[0]
+    return properties[id_property] if id_property else ""
+
+
+def _checked(
+    item: Any, index: int, location: str, id_property: str | None
+) -> tuple[dict[str, str], list[Any], str | None]:
+    """The checked properties, a copy of the associations and the given trace id, or raise."""
+    if type(item) is not dict and not isinstance(item, Mapping):
         raise InvalidInputError(
-            f"{where} is a {type(item).__name__}; each create input must be an object: a properties "
-            'dict or {"properties": {...}, "associations": [...]}.'
+            f"{_where(index, location)} is a {type(item).__name__}; each create input must be an object: "
+            'a properties dict or {"properties": {...}, "associations": [...]}.'
         )
     if "properties" in item:
         unknown = set(item) - _SHAPE_KEYS
         if unknown:
             raise InvalidInputError(
-                f"{where} has unexpected keys {sorted(unknown)}; a HubSpot create input takes only "
-                "properties, associations and objectWriteTraceId."
+                f"{_where(index, location)} has unexpected keys {sorted(unknown)}; a HubSpot create input "
+                "takes only properties, associations and objectWriteTraceId."
             )
         raw_properties = item["properties"]
         associations = item.get("associations", [])
         trace_id = item.get("objectWriteTraceId")
     else:
         raw_properties, associations, trace_id = item, [], None
-    if not isinstance(raw_properties, Mapping):
+    if type(raw_properties) is not dict and not isinstance(raw_properties, Mapping):
         raise InvalidInputError(
-            f"{where}: 'properties' must be an object; got {type(raw_properties).__name__}."
+            f"{_where(index, location)}: 'properties' must be an object; got {type(raw_properties).__name__}."
         )
-    if not isinstance(associations, list) or not all(isinstance(a, Mapping) for a in associations):
-        raise InvalidInputError(f"{where}: 'associations' must be a list of association objects.")
+    if not isinstance(associations, list) or (
+        associations and not all(isinstance(a, Mapping) for a in associations)
+    ):
+        raise InvalidInputError(
+            f"{_where(index, location)}: 'associations' must be a list of association objects."
+        )
     if trace_id is not None and not isinstance(trace_id, str):
-        raise InvalidInputError(f"{where}: 'objectWriteTraceId' must be a string.")
+        raise InvalidInputError(f"{_where(index, location)}: 'objectWriteTraceId' must be a string.")
     properties: dict[str, str] = {}
     for name, value in raw_properties.items():
         if type(value) is str and type(name) is str and name and len(value) <= MAX_VALUE_CHARS:
             properties[name] = value  # the common case, checked without a call
             continue
-        checked = _property_value(where, name, value)
+        checked = _property_value(index, location, name, value)
         if checked is not None:
             properties[name] = checked
     if not properties:
-        raise InvalidInputError(f"{where} has no properties; a ticket needs at least hs_pipeline_stage.")
+        raise InvalidInputError(
+            f"{_where(index, location)} has no properties; a ticket needs at least hs_pipeline_stage."
+        )
     if id_property and not properties.get(id_property):
         raise InvalidInputError(
-            f"{where} has no value for id_property {id_property!r}; every input must carry its unique "
-            "external id so the create can be made duplicate-safe."
+            f"{_where(index, location)} has no value for id_property {id_property!r}; every input must carry "
+            "its unique external id so the create can be made duplicate-safe."
         )
-    return CreateInput(
-        index=index,
-        original=item,
-        payload={
-            "properties": properties,
-            "associations": list(associations),
-            "objectWriteTraceId": trace_id or f"{trace_prefix}-{index}",
-        },
-    )
+    return properties, list(associations), trace_id
 
 
-def _property_value(where: str, name: Any, value: Any) -> str | None:
+def _where(index: int, location: str) -> str:
+    return f"Input {index} ({location})"
+
+
+def _property_value(index: int, location: str, name: Any, value: Any) -> str | None:
+    where = _where(index, location)
     if not isinstance(name, str) or not name:
         raise InvalidInputError(f"{where} has a property name {name!r}; names must be non-empty strings.")
     if value is None:

@@ -14,6 +14,7 @@ already exists becomes such a result too.
 
 from __future__ import annotations
 
+import functools
 import itertools
 import logging
 import time
@@ -34,7 +35,7 @@ from airflow_provider_hubtix.accounting import (
 )
 from airflow_provider_hubtix.batch_response import BatchResponse
 from airflow_provider_hubtix.checkpoint import IndexSet, ResumeState
-from airflow_provider_hubtix.create_inputs import CreateInput, normalise_create_input
+from airflow_provider_hubtix.create_inputs import CreateInput, check_create_input, normalise_create_input
 from airflow_provider_hubtix.inputs import InvalidInputError
 from airflow_provider_hubtix.outputs import RecordSink
 from airflow_provider_hubtix.progress import Logger, ProgressLog
@@ -179,8 +180,8 @@ class CreateJob:
 
         :param items: the located raw inputs.
         """
-        key = (lambda item: item.properties[self.id_property]) if self.id_property else None
-        return validate_all(items, self.normalise, unique_key=key)
+        check = functools.partial(check_create_input, id_property=self.id_property)
+        return validate_all(items, check, unique_key=_identity if self.id_property else None)
 
     def run(
         self,
@@ -409,6 +410,10 @@ class ReadJob:
     def fail(self, batch: Sequence[ReadInput], exc: BaseException, attempted: bool) -> BatchOutcome:
         """Error records for a batch when the run stops."""
         return _stopped(batch, exc, attempted, read_error)
+
+
+def _identity(key: str) -> str:
+    return key
 
 
 def _merge(into: BatchOutcome, other: BatchOutcome) -> None:

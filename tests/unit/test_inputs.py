@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_hubtix import inputs
-from airflow_provider_hubtix.create_inputs import normalise_create_input
+from airflow_provider_hubtix.create_inputs import check_create_input, normalise_create_input
 from airflow_provider_hubtix.inputs import InvalidInputError, iter_file, parse_inline
 from airflow_provider_hubtix.read_inputs import normalise_read_input
 
@@ -138,6 +138,15 @@ def test_create_input_errors_name_the_row(item: Any, message: str) -> None:
     with pytest.raises(InvalidInputError, match=message) as info:
         normalise_create_input(item, 7, "line 9", trace_prefix="p", id_property="external_id")
     assert "Input 7 (line 9)" in str(info.value)
+    with pytest.raises(InvalidInputError) as checked:
+        check_create_input(item, 7, "line 9", id_property="external_id")
+    assert str(checked.value) == str(info.value)
+
+
+def test_check_create_input_returns_the_id_property_value() -> None:
+    item = {"properties": {"subject": "s", "external_id": 12}}
+    assert check_create_input(item, 0, "item 0", id_property="external_id") == "12"
+    assert check_create_input(item, 0, "item 0") == ""
 
 
 def test_read_inputs() -> None:
