@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import IO, Any
 
+from airflow_provider_hubtix import fastjson
+
 OpenBinary = Callable[[], AbstractContextManager[IO[bytes]]]
 """Opens the file for reading bytes (a context manager)."""
 
@@ -103,7 +105,7 @@ def _iter_json_lines(text: IO[str], path: str) -> Iterator[tuple[str, Any]]:
         if not line.strip():
             continue
         try:
-            yield f"line {number}", json.loads(line)
+            yield f"line {number}", fastjson.loads(line)
         except json.JSONDecodeError as exc:
             raise InvalidInputError(
                 f"{path} line {number} is not valid JSON ({exc.msg} at column {exc.colno}). "

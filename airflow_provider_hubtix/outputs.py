@@ -12,6 +12,8 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import IO, Any, Protocol
 
+from airflow_provider_hubtix.fastjson import dumps_line
+
 Record = dict[str, Any]
 OpenText = Callable[[str, str], AbstractContextManager[IO[str]]]
 """Opens ``name`` inside the output folder with ``mode`` (``"w"``, ``"a"``, ``"r"``)."""
@@ -155,11 +157,11 @@ class JsonLinesSink:
         :param errors: error records.
         """
         if results:
-            self._results.write("".join(_line(r) for r in results))
+            self._results.write("".join(map(dumps_line, results)))
             self._results.flush()
             self.results_count += len(results)
         if errors:
-            self._errors.write("".join(_line(e) for e in errors))
+            self._errors.write("".join(map(_error_line, errors)))
             self._errors.flush()
             self.errors_count += len(errors)
             self._sample.add(errors)
@@ -177,5 +179,6 @@ class JsonLinesSink:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _line(record: Record) -> str:
+def _error_line(record: Record) -> str:
+    """Error records echo inputs as given (any Python value): always through the json module."""
     return _ENCODER.encode(record) + "\n"

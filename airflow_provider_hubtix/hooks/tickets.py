@@ -10,6 +10,7 @@ from typing import Any
 
 from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
+from airflow_provider_hubtix import fastjson
 from airflow_provider_hubtix.batch_response import BatchResponse
 from airflow_provider_hubtix.exceptions import HubSpotError, HubSpotInputError
 from airflow_provider_hubtix.hooks.transport import (
@@ -237,7 +238,7 @@ class HubSpotTicketsHook(BaseHook):
 
 def _parse(response: Any) -> BatchResponse:
     try:
-        body = response.json()
+        body = _json(response)
     except ValueError:
         body = None
     try:
@@ -246,6 +247,13 @@ def _parse(response: Any) -> BatchResponse:
         raise HubSpotError(
             f"{exc}; HubSpot's answer could not be used.", status=response.status_code
         ) from None
+
+
+def _json(response: Any) -> Any:
+    """``response.json()``, through :mod:`~airflow_provider_hubtix.fastjson` when the charset is known."""
+    if response.encoding:  # then requests' .json() parses .text with the json module
+        return fastjson.loads(response.text)
+    return response.json()
 
 
 def _check_batch_size(size: int, limit: int, what: str) -> None:

@@ -1,0 +1,92 @@
+"""fastjson gives the json module's values, errors and lines."""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from airflow_provider_hubtix.fastjson import dumps_line, loads
+
+_STDLIB_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(), children, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(json_values)
+def test_same_text_and_values_as_the_json_module(value: Any) -> None:
+    line = dumps_line(value)
+    assert line == _STDLIB_LINE.encode(value) + "\n"
+    assert loads(line) == json.loads(line)
+    assert loads(line.encode()) == json.loads(line)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "123456789012345678901234567890",
+        '{"n": -9223372036854775809}',
+        "NaN",
+        "[Infinity, -Infinity]",
+        "1e400",
+        '"\\ud800"',
+        '{"a": 1, "a": 2}',
+    ],
+)
+def test_loads_where_orjson_differs(text: str) -> None:
+    expected = json.loads(text)
+    got = loads(text)
+    assert repr(got) == repr(expected)
+    assert type(got) is type(expected)
+
+
+@pytest.mark.parametrize("text", ["", "{", '{"a": 1,}', "[1] x", "\ufeff{}", '{"a": NaN'])
+def test_loads_raises_the_json_modules_error(text: str) -> None:
+    with pytest.raises(json.JSONDecodeError) as expected:
+        json.loads(text)
+    with pytest.raises(json.JSONDecodeError) as got:
+        loads(text)
+    assert (got.value.msg, got.value.pos) == (expected.value.msg, expected.value.pos)
+
+
+@dataclasses.dataclass
+class _Point:
+    x: int
+
+
+class _Text(str):
+    pass
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"small": 1e-05, "tiny": -2.5e-9, "big": 1e22},
+        {1: "non-string key"},
+        {"when": datetime.datetime(2026, 1, 2, 3, 4, 5), "day": datetime.date(2026, 1, 2)},
+        {"point": _Point(1)},
+        {"sub": _Text("x")},
+        {"big": 2**80},
+        {"bytes": b"raw"},
+        {"text": 'é \u2028 \x00 " \\ / \U0001f600'},
+    ],
+)
+def test_dumps_line_where_orjson_differs(value: Any) -> None:
+    assert dumps_line(value) == _STDLIB_LINE.encode(value) + "\n"
+
+
+def test_loads_text_with_a_lone_surrogate_character() -> None:
+    assert loads('"\ud800"') == json.loads('"\ud800"')
