@@ -5,19 +5,22 @@ asks integrations to keep 429s under 5 % of their requests. So a good client pac
 ``X-HubSpot-RateLimit-*`` headers instead of bouncing off the limit, even when several clients
 (mapped shards on other workers, other DAGs) share one account and know nothing of each other.
 
-The limiter thinks in *slots*: a request occupies one slot of the account's window from when it is
-sent until one window later. It lets a request go when it holds a slot for it:
+The limiter thinks in *slots*: a request occupies one slot of the account's window from when it
+arrives until one window later. A process lets a request go when it holds a slot for it:
 
-* **its own slot, again**: when one of this process's requests leaves the window, that slot is
-  this process's to reuse for a short while (half of ``_GRACE_SECONDS``). Processes that keep
-  reusing their slots keep their share of the account, burst for burst;
+* **its own slot, again**: when one of this process's requests has surely left the window (one
+  window after it was sent, plus a margin, plus however much slower than the fastest its answer
+  was, since a slow answer may have been slow on its way in), that slot is this process's to reuse
+  for a short while. Processes that keep reusing their slots keep their part of the account,
+  burst for burst;
 * **a free slot, adopted**: every answer's ``X-HubSpot-RateLimit-Remaining`` tells how many slots
-  the account had free when the request arrived. Slots that left the window within the grace
-  period are their owners' to reuse, so they are not free yet (the limiter keeps a model of the
-  other clients' requests, from the same headers, to know when theirs leave). Of the slots truly
-  free, each process adopts half its share per answer, its share being in proportion to the slots
-  it already holds, so that all processes together take about half of what is free per round trip
-  and fill the window without overshooting it. When a process finishes, the others adopt its slots.
+  the account had free when the request arrived. Some of those are not free for long: slots that
+  left the window within the grace period (``_GRACE_SECONDS``) are their owners' to reuse, and as
+  many requests as the other clients sent in the last round trip may be on their way (the limiter
+  keeps a model of the other clients' requests, from the same headers, to tell both). What remains
+  is split equally between the clients sending now, the others counted as clients of this one's
+  concurrency, and each takes half of its part per answer, because the others act on views as old
+  as ours. When a process finishes, it stops sending and the others adopt its slots.
 * **a probe**: with nothing in flight and slots expected to be free, one request goes to find out.
 
 The budget is ``requests_per_window`` when configured (never more than the account's
@@ -45,13 +48,13 @@ MAX_HEADER = "X-HubSpot-RateLimit-Max"
 REMAINING_HEADER = "X-HubSpot-RateLimit-Remaining"
 INTERVAL_HEADER = "X-HubSpot-RateLimit-Interval-Milliseconds"
 
-_SEND_MARGIN_SECONDS = 0.1
+_SEND_MARGIN_SECONDS = 0.15
 """A request is counted when it arrives, a moment after it was sent: reuse its slot this much later."""
-_GRACE_SECONDS = 0.5
+_GRACE_SECONDS = 0.4
 """How long a slot that left the window stays its owner's to reuse before others may adopt it."""
 _ADOPT_FRACTION = 0.5
-"""Sharing an account, take this part of one's share of the free slots per answer: the others act
-on views as old as ours."""
+"""Sharing an account, take this part of one's share of the free slots per answer."""
+_ROUND_TRIP_SMOOTHING = 0.2
 _MIN_PAUSE_SECONDS = 0.5
 _MAX_WAIT_SECONDS = 0.25
 """Waiting threads look again at least this often (the clock may be a fake one in tests)."""
@@ -71,11 +74,21 @@ class Permit:
     reused: bool
 
 
+@dataclass
+class _Held:
+    """One of this process's requests in the window: when it was sent, when it surely left."""
+
+    sent: float
+    leaves: float
+
+
 class RateLimiter:
     """Paces requests to stay inside HubSpot's rolling window, alone or sharing an account.
 
     :param requests_per_window: the budget; ``None`` learns it from ``X-HubSpot-RateLimit-Max``.
     :param window_seconds: the window length; updated from ``X-HubSpot-RateLimit-Interval-Milliseconds``.
+    :param concurrency: requests this process has in flight at most; other clients sharing the
+        account are assumed alike when telling how many of them are sending.
     :param clock: monotonic clock in seconds (injectable for tests).
     """
 
@@ -84,16 +97,18 @@ class RateLimiter:
         requests_per_window: int | None = None,
         *,
         window_seconds: float = 10.0,
+        concurrency: int = 16,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         if requests_per_window is not None and requests_per_window < 1:
             raise ValueError(f"requests_per_window must be at least 1, got {requests_per_window}")
         self._configured = requests_per_window
+        self._concurrency = max(concurrency, 1)
         self._account_max: int | None = None
         self._window = window_seconds
         self._clock = clock
-        self._own: deque[float] = deque()
-        """Send times of this process's requests in the window, oldest first."""
+        self._own: deque[_Held] = deque()
+        """This process's requests in the window, oldest first."""
         self._reusable: deque[float] = deque()
         """This process's slots that left the window: until when each is still its own to reuse."""
         self._others: deque[float] = deque()
@@ -106,6 +121,8 @@ class RateLimiter:
         self._adoptable = 1  # the first request goes alone
         self._newest_view = -math.inf
         self._in_flight = 0
+        self._round_trip = 0.2
+        self._fastest = math.inf
         self._paused_until = 0.0
         self._next_probe = 0.0
         self._cond = threading.Condition()
@@ -150,8 +167,8 @@ class RateLimiter:
             self._next_probe = now + _GRACE_SECONDS
         else:
             return None
-        counted = sum(1 for sent in self._own if sent + self._window > now)
-        self._own.append(now)
+        counted = sum(1 for held in self._own if held.sent + self._window > now)
+        self._own.append(_Held(now, now + self._window + _SEND_MARGIN_SECONDS))
         self._in_flight += 1
         return Permit(now, counted, reused)
 
@@ -166,10 +183,19 @@ class RateLimiter:
         """
         with self._cond:
             self._in_flight = max(self._in_flight - 1, 0)
+            held = next((held for held in self._own if held.sent == permit.sent_at), None)
+            if headers is not None:
+                elapsed = self._clock() - permit.sent_at
+                self._round_trip += _ROUND_TRIP_SMOOTHING * (elapsed - self._round_trip)
+                self._fastest = min(self._fastest, elapsed)
+                if held is not None:  # a slow answer may have been slow on its way in: keep it longer
+                    held.leaves += elapsed - self._fastest
             if not counted:
-                for sends in (self._own, self._reused if permit.reused else self._adopted):
-                    if permit.sent_at in sends:
-                        sends.remove(permit.sent_at)
+                if held is not None:
+                    self._own.remove(held)
+                sends = self._reused if permit.reused else self._adopted
+                if permit.sent_at in sends:
+                    sends.remove(permit.sent_at)
             if headers is not None:
                 self._observe(permit, headers, counted)
             self._cond.notify_all()
@@ -187,7 +213,7 @@ class RateLimiter:
             self._advance(now)
             if self._reusable:
                 return _MIN_PAUSE_SECONDS
-            candidates = [self._own[0] + self._window + _SEND_MARGIN_SECONDS] if self._own else []
+            candidates = [self._own[0].leaves] if self._own else []
             if self._others:
                 candidates.append(self._others[0] + _GRACE_SECONDS)
             soonest = min(candidates, default=now) - now
@@ -217,8 +243,14 @@ class RateLimiter:
         # and this process's own slots to reuse; of the rest, our share, less what we adopted since.
         settling = sum(1 for left in self._others_left if seen_at - _GRACE_SECONDS < left <= seen_at)
         settling += sum(1 for leaves in self._others if leaves <= seen_at + _GRACE_SECONDS)
-        free = remaining - settling - len(self._reusable) - _count_after(self._reused, seen_at)
-        share = _ADOPT_FRACTION * mine / used if others and used else 1.0
+        # As many as the others sent in the last round trip may be on their way now.
+        arriving = _count_after(self._others, seen_at - self._round_trip + self._window)
+        free = remaining - settling - arriving - len(self._reusable) - _count_after(self._reused, seen_at)
+        # Split what is free equally among the clients sending now (not by the slots they hold: one
+        # that finished holds slots until they leave the window but adopts none), counting the
+        # others as clients of our own concurrency.
+        senders = math.ceil(arriving / self._concurrency)
+        share = _ADOPT_FRACTION / (1 + senders) if others else 1.0
         self._adoptable = round(free * share) - _count_after(self._adopted, seen_at)
 
     def _update_others(self, others: int, seen_at: float) -> None:
@@ -236,13 +268,12 @@ class RateLimiter:
         for sends in (self._reused, self._adopted):
             while sends and sends[0] <= horizon:
                 sends.popleft()
-        while self._own and self._own[0] <= horizon:
+        while self._own and self._own[0].leaves <= now:
             # Ours to reuse for half the grace period others grant us: their clocks of our slot start
             # when they notice it left, which is a little later or a little earlier than ours.
-            left_at = self._own.popleft() + self._window + _SEND_MARGIN_SECONDS
-            self._reusable.append(left_at + _GRACE_SECONDS / 2)
-        while self._reusable and self._reusable[0] <= now:
-            self._reusable.popleft()
+            self._reusable.append(self._own.popleft().leaves + _GRACE_SECONDS / 2)
+        if self._reusable and min(self._reusable) <= now:
+            self._reusable = deque(until for until in self._reusable if until > now)
         while self._others and self._others[0] <= now:
             self._others_left.append(self._others.popleft())
         if self._others_left:
@@ -265,7 +296,7 @@ class RateLimiter:
     def _wait_seconds(self, now: float) -> float:
         events = [self._paused_until, self._next_probe]
         if self._own:
-            events.append(self._own[0] + self._window + _SEND_MARGIN_SECONDS)
+            events.append(self._own[0].leaves)
         if self._others_left:
             events.append(min(self._others_left) + _GRACE_SECONDS)
         if self._others:

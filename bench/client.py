@@ -36,7 +36,7 @@ def _trace_rate_limiter(path: str) -> None:
         release(self, permit, headers, counted=counted)
         remaining = headers.get("X-HubSpot-RateLimit-Remaining") if headers is not None else None
         state = {"t": time.time(), "pid": os.getpid(), "sent": permit.sent_at, "remaining": remaining}
-        state.update(held=self.held, counted=counted, reused=permit.reused)
+        state.update(held=self.held, counted=counted, reused=permit.reused, adoptable=self._adoptable)
         out.write(json.dumps(state) + "\n")
         out.flush()
 

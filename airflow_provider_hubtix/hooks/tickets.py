@@ -138,7 +138,9 @@ class HubSpotTicketsHook(BaseHook):
     def transport(self) -> HubSpotTransport:
         """The HTTP transport (session, retries, rate limiter) built from :attr:`settings`."""
         settings = self.settings
-        limiter = self._rate_limiter or RateLimiter(self.requests_per_10s or settings.requests_per_10s)
+        limiter = self._rate_limiter or RateLimiter(
+            self.requests_per_10s or settings.requests_per_10s, concurrency=self.max_connections
+        )
         return HubSpotTransport(
             settings.base_url,
             settings.access_token,

@@ -36,6 +36,7 @@ import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import cached_property
 from typing import Any
 
 import requests
@@ -206,16 +207,10 @@ class HubSpotTransport:
         refreshed = False
         while True:
             token = self._current_token()
+            prepared = self._prepare(call, token)  # before the slot is taken: it counts from now
             permit = self.rate_limiter.acquire()
             try:
-                response = self.session.request(
-                    call.method,
-                    self.base_url + call.path,
-                    json=call.body,
-                    params=call.params,
-                    headers={"Authorization": f"Bearer {token}"},
-                    timeout=self.timeout,
-                )
+                response = self.session.send(prepared, timeout=self.timeout, **self._send_settings)
             except requests.RequestException as exc:
                 self.rate_limiter.release(permit)
                 raise self._classify_network_error(exc, call) from None
@@ -227,6 +222,21 @@ class HubSpotTransport:
                 refreshed = True
                 continue
             raise self._classify_response(response, call)
+
+    def _prepare(self, call: _Call, token: str) -> requests.PreparedRequest:
+        request = requests.Request(
+            call.method,
+            self.base_url + call.path,
+            json=call.body,
+            params=call.params,
+            headers={"Authorization": f"Bearer {token}"},
+        )
+        return self.session.prepare_request(request)
+
+    @cached_property
+    def _send_settings(self) -> dict[str, Any]:
+        """Proxies and certificates from the environment, as ``Session.request`` reads them (once)."""
+        return dict(self.session.merge_environment_settings(self.base_url, {}, None, None, None))
 
     def _classify_network_error(self, exc: requests.RequestException, call: _Call) -> HubSpotError:
         never_sent = isinstance(exc, requests.ConnectTimeout) or _is_refused(exc)

@@ -78,17 +78,35 @@ def test_without_rate_limit_headers_the_process_uses_its_own_budget() -> None:
     assert len(take_all(limiter)) == 9
 
 
-def test_sharing_an_account_adopts_a_share_of_the_free_slots_in_proportion_to_what_it_holds() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(clock=clock)
+def shared_account(limiter: RateLimiter, clock: FakeClock, others: int, remaining: int) -> int:
+    """Ten of our requests, 0.1 s apart, the first one arriving beside ``others`` other requests;
+    when the last one's answer comes, the account has ``remaining`` free. Returns what we may adopt."""
     (first,) = take_all(limiter)
     limiter.release(first, headers(100, 99))
-    permits = [limiter.acquire() for _ in range(9)]  # ten of ours in the window
-    clock.now += 0.2
-    # The account used 60 when the last one arrived: 50 are other clients'. 40 are free, and our
-    # share is half of what we hold of the account's use (10 of 60): round(40 * 0.5 * 10 / 60) = 3.
-    limiter.release(permits[-1], headers(100, 40))
-    assert len(take_all(limiter)) == 3
+    permits = []
+    for _ in range(9):
+        clock.now += 0.1
+        permits.append(limiter.acquire())
+    clock.now += 0.1
+    limiter.release(permits[0], headers(100, 100 - others - 2))
+    clock.now += 0.7
+    limiter.release(permits[-1], headers(100, remaining))
+    return len(take_all(limiter))
+
+
+def test_sharing_an_account_with_idle_clients_adopts_half_of_what_is_free_per_answer() -> None:
+    # The other clients' 50 requests were there already: nobody else is adopting. Of the 40 free,
+    # we take half now.
+    clock = FakeClock()
+    assert shared_account(RateLimiter(clock=clock), clock, others=50, remaining=40) == 20
+
+
+def test_sharing_an_account_with_busy_clients_splits_what_is_free_between_the_senders() -> None:
+    # The others sent 16 more within the last round trip: one client like us, still sending, and as
+    # many may be on their way. Of the other 24 free, half of our half is ours.
+    clock = FakeClock()
+    limiter = RateLimiter(concurrency=16, clock=clock)
+    assert shared_account(limiter, clock, others=34, remaining=40) == 6
 
 
 def test_slots_that_others_just_freed_are_theirs_to_reuse_first() -> None:
@@ -98,7 +116,7 @@ def test_slots_that_others_just_freed_are_theirs_to_reuse_first() -> None:
     clock.now += 0.1
     limiter.release(first, headers(100, 9))  # others hold 90 slots, we hold 1: our share is none
     assert take_all(limiter) == []
-    clock.now += 10.0  # their requests leave the window: the owners may reuse them for a while
+    clock.now += 10.1  # their requests leave the window: the owners may reuse them for a while
     probe = limiter.try_acquire()
     assert probe is not None and probe.reused  # our own slot came back
     limiter.release(probe, headers(100, 99))  # nobody reused theirs yet
