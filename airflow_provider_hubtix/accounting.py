@@ -156,12 +156,13 @@ def _match_results(
             lambda: defaultdict(list)
         )
         for item in pending:
-            names = tuple(sorted(item.properties))
-            candidates[names][tuple(item.properties[n] for n in names)].append(item)
+            sent = item.properties
+            names = tuple(sorted(sent))
+            candidates[names][tuple(map(sent.__getitem__, names))].append(item)
         for result in results:
             props = _properties(result)
             for names, by_values in candidates.items():
-                bucket = by_values.get(tuple(props.get(n) for n in names))
+                bucket = by_values.get(tuple(map(props.get, names)))
                 if bucket:
                     matched.append((bucket.pop(0), result))
                     break
@@ -180,7 +181,7 @@ def _match_results(
 
 def _properties(result: Mapping[str, Any]) -> Mapping[str, Any]:
     props = result.get("properties")
-    return props if isinstance(props, Mapping) else {}
+    return props if type(props) is dict or isinstance(props, Mapping) else {}
 
 
 def _overlap(sent: Mapping[str, str], echoed: Mapping[str, Any]) -> int:
