@@ -201,11 +201,11 @@ class CreateJob:
         """
         self._maybe_sent = resume.maybe_sent if resume is not None else IndexSet()
         done = resume.done if resume is not None else IndexSet()
-        prepared = (
-            self.normalise(raw, index, location)
-            for index, (location, raw) in enumerate(items)
-            if index not in done
-        )
+        located: Iterator[tuple[int, Located]] = enumerate(items)
+        if len(done):  # resuming: skip what the earlier try created
+            located = ((index, item) for index, item in located if index not in done)
+        normalise = self.normalise
+        prepared = (normalise(raw, index, location) for index, (location, raw) in located)
         progress = ProgressLog(self.log, "created", total, batch_size=self.batch_size)
         progress.inputs_done = progress.results = len(done)
         run_batches(
@@ -272,8 +272,8 @@ class CreateJob:
         self, pending: Sequence[CreateInput], response: BatchResponse, accounted: BatchOutcome
     ) -> None:
         """Without id_property: flag and list the inputs that may have been created twice."""
-        if self.id_property:
-            return
+        if self.id_property or not (response.outcome_uncertain or len(self._maybe_sent)):
+            return  # the common case, without a look-up per input
         resent = {
             item.index for item in pending if response.outcome_uncertain or item.index in self._maybe_sent
         }
