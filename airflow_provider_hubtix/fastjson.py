@@ -66,5 +66,21 @@ def dumps_line(record: Any) -> str:
     return line.decode() + "\n"
 
 
+def dumps_body(value: Any) -> bytes | None:
+    """A request body as compact JSON bytes, or ``None`` where only the json module can tell.
+
+    ``None`` (encode with ``json.dumps(value, allow_nan=False)``, as requests does, which raises for
+    NaN) for a body holding ``null`` (orjson writes NaN as ``null``), an integer beyond 64 bits or a
+    value that is not plain JSON data.
+
+    :param value: the body.
+    """
+    try:
+        data = orjson.dumps(value, default=_refuse, option=_PLAIN_TYPES_ONLY)
+    except TypeError:
+        return None
+    return None if b"null" in data else data
+
+
 def _refuse(value: Any) -> Any:
     raise TypeError(f"{type(value).__name__} is left to the json module")

@@ -44,6 +44,7 @@ import tenacity
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
+from airflow_provider_hubtix import fastjson
 from airflow_provider_hubtix.exceptions import (
     HubSpotAuthError,
     HubSpotConnectionError,
@@ -224,12 +225,18 @@ class HubSpotTransport:
             raise self._classify_response(response, call)
 
     def _prepare(self, call: _Call, token: str) -> requests.PreparedRequest:
+        """The request as ``Session.request`` would send it; the body encoded by orjson when exact."""
+        headers = {"Authorization": f"Bearer {token}"}
+        data = fastjson.dumps_body(call.body) if call.body is not None else None
+        if data is not None:
+            headers["Content-Type"] = "application/json"
         request = requests.Request(
             call.method,
             self.base_url + call.path,
-            json=call.body,
+            headers=headers,
             params=call.params,
-            headers={"Authorization": f"Bearer {token}"},
+            data=data,
+            json=call.body if data is None else None,
         )
         return self.session.prepare_request(request)
 

@@ -462,3 +462,42 @@ def test_test_connection_reports_failure_without_token(connection: None, request
     ok, message = make_hook().test_connection()
     assert ok is False
     assert "401" in message and TOKEN not in message
+
+
+def test_environment_proxy_settings_are_still_used(
+    monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker
+) -> None:
+    """The transport reads the proxy environment once, not per request, but still honours it."""
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    monkeypatch.setenv("HTTP_PROXY", "http://proxy.example:3128")
+    monkeypatch.delenv("NO_PROXY", raising=False)
+    monkeypatch.delenv("no_proxy", raising=False)
+    set_connection(monkeypatch)
+    seen: list[Any] = []
+    hook = make_hook()
+    session = hook.transport.session
+    send = session.send
+
+    def spy(request: requests.PreparedRequest, **kwargs: Any) -> Any:
+        seen.append(kwargs.get("proxies"))
+        return send(request, **kwargs)
+
+    monkeypatch.setattr(session, "send", spy)
+    requests_mock.post(CREATE_URL, json=CREATED)
+    hook.batch_create([INPUT])
+    hook.batch_create([INPUT])
+    assert len(seen) == 2
+    assert all(proxies and "proxy.example:3128" in proxies.get(BASE.split(":")[0], "") for proxies in seen)
+
+
+def test_a_body_orjson_cannot_encode_exactly_goes_through_requests_json(
+    connection: None, requests_mock: rm.Mocker
+) -> None:
+    requests_mock.post(CREATE_URL, json=CREATED)
+    hook = make_hook()
+    hook.batch_create([INPUT])
+    assert requests_mock.last_request.headers["Content-Type"] == "application/json"
+    assert requests_mock.last_request.json() == {"inputs": [INPUT]}
+    with_null = {**INPUT, "associations": [{"to": {"id": None}, "types": []}]}
+    hook.batch_create([with_null])
+    assert requests_mock.last_request.json() == {"inputs": [with_null]}
