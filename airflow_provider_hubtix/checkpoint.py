@@ -26,6 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from airflow_provider_hubtix import fastjson
 from airflow_provider_hubtix.inputs import InvalidInputError
 from airflow_provider_hubtix.outputs import RESULTS_FILE, SENDING_FILE
 
@@ -58,7 +59,8 @@ class IndexSet:
         return self.count
 
 
-_ENCODER = json.JSONEncoder(default=str)  # key order is the file's, the same on every read
+_ENCODER = json.JSONEncoder(default=str)
+"""For inputs orjson cannot encode. Either way, key order is the file's: the same on every read."""
 
 
 class InputsFingerprint:
@@ -70,7 +72,7 @@ class InputsFingerprint:
 
     def update(self, raw: Any) -> None:
         """Fold one raw input in."""
-        self._hash.update(_ENCODER.encode(raw).encode())
+        self._hash.update(fastjson.dumps_bytes(raw) or _ENCODER.encode(raw).encode())
         self._hash.update(b"\n")
         self.count += 1
 

@@ -66,14 +66,14 @@ def dumps_line(record: Any) -> str:
     return line.decode() + "\n"
 
 
-def dumps_body(value: Any) -> bytes | None:
-    """A request body as compact JSON bytes, or ``None`` where only the json module can tell.
+def dumps_bytes(value: Any) -> bytes | None:
+    """Compact JSON bytes of a request body or an input, or ``None`` where only ``json`` can tell.
 
     ``None`` (encode with ``json.dumps(value, allow_nan=False)``, as requests does, which raises for
     NaN) for a body holding ``null`` (orjson writes NaN as ``null``), an integer beyond 64 bits or a
     value that is not plain JSON data.
 
-    :param value: the body.
+    :param value: plain JSON data.
     """
     try:
         data = orjson.dumps(value, default=_refuse, option=_PLAIN_TYPES_ONLY)

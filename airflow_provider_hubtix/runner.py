@@ -13,8 +13,9 @@ inputs that could not be read cannot be accounted for: the exception names the r
 
 from __future__ import annotations
 
+import queue
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from typing import TypeVar
 
 from airflow_provider_hubtix.accounting import BatchOutcome
@@ -66,6 +67,7 @@ def run_batches(
             outcome = fail(batch, exc, True)
         record(batch, outcome)
 
+    completed: queue.SimpleQueue[Future[BatchOutcome]] = queue.SimpleQueue()  # cheaper than wait()
     executor = ThreadPoolExecutor(max_workers=max(1, max_concurrency), thread_name_prefix="hubtix-batch")
     try:
         while True:
@@ -79,12 +81,12 @@ def run_batches(
                     break
                 if before_send is not None:
                     before_send(batch)
-                in_flight[executor.submit(process, batch)] = batch
+                future = executor.submit(process, batch)
+                in_flight[future] = batch
+                future.add_done_callback(completed.put)
             if not in_flight:
                 break
-            done, _ = wait(in_flight, return_when=FIRST_COMPLETED)
-            for future in done:
-                collect(future)
+            collect(completed.get())
         if stop is not None and not inputs_broken:
             for batch in _until_broken(iterator):
                 record(batch, fail(batch, stop, False))

@@ -227,7 +227,7 @@ class HubSpotTransport:
     def _prepare(self, call: _Call, token: str) -> requests.PreparedRequest:
         """The request as ``Session.request`` would send it; the body encoded by orjson when exact."""
         headers = {"Authorization": f"Bearer {token}"}
-        data = fastjson.dumps_body(call.body) if call.body is not None else None
+        data = fastjson.dumps_bytes(call.body) if call.body is not None else None
         if data is not None:
             headers["Content-Type"] = "application/json"
         request = requests.Request(

@@ -11,7 +11,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from airflow_provider_hubtix.fastjson import dumps_body, dumps_line, loads
+from airflow_provider_hubtix.fastjson import dumps_bytes, dumps_line, loads
 
 _STDLIB_LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -92,9 +92,9 @@ def test_loads_text_with_a_lone_surrogate_character() -> None:
     assert loads('"\ud800"') == json.loads('"\ud800"')
 
 
-def test_dumps_body_is_compact_json_or_left_to_the_json_module() -> None:
+def test_dumps_bytes_is_compact_json_or_left_to_the_json_module() -> None:
     body = {"inputs": [{"properties": {"subject": "é"}, "associations": [], "objectWriteTraceId": "t-0"}]}
-    data = dumps_body(body)
+    data = dumps_bytes(body)
     assert data is not None and json.loads(data) == body and b" " not in data
     unsure: list[Any] = [{"a": None}, {"a": float("nan")}, {"a": 2**70}, {1: "a"}, {"a": _Point(1)}]
-    assert [dumps_body(value) for value in unsure] == [None] * len(unsure)
+    assert [dumps_bytes(value) for value in unsure] == [None] * len(unsure)
