@@ -17,11 +17,16 @@ arrives until one window later. A process lets a request go when it holds a slot
   the account had free when the request arrived. Some of those are not free for long: slots that
   left the window within the grace period (``_GRACE_SECONDS``) are their owners' to reuse, and as
   many requests as the other clients sent in the last round trip may be on their way (the limiter
-  keeps a model of the other clients' requests, from the same headers, to tell both). What remains
-  is split equally between the clients sending now, the others counted as clients of this one's
-  concurrency, and each takes half of its part per answer, because the others act on views as old
-  as ours. When a process finishes, it stops sending and the others adopt its slots.
-* **a probe**: with nothing in flight and slots expected to be free, one request goes to find out.
+  keeps a model of the other clients' requests, from the same headers, to tell both: it dates them
+  by our answers' arrival, which errs on the side of keeping them in the window). What remains is
+  split equally between the clients sending now, the others counted as clients of this one's
+  concurrency, and each takes half of its part per answer, within a round trip of the answer,
+  because the others act on views as old as ours. When a process finishes, it stops sending and
+  the others adopt its slots.
+* **a probe**: with nothing in flight, one request goes to look when a slot may have come free:
+  another client's request left the window and its owner did not reuse it, or the last look found
+  room (when it found only a few free slots, each idle client looks only by chance, so that they
+  do not all go for the same slot).
 
 The budget is ``requests_per_window`` when configured (never more than the account's
 ``X-HubSpot-RateLimit-Max``), else learned from that header; 100, the smallest tier, until then.
@@ -35,6 +40,7 @@ Plain Python, thread-safe, no Airflow import.
 from __future__ import annotations
 
 import math
+import random
 import threading
 import time
 from collections import deque
@@ -54,6 +60,8 @@ _GRACE_SECONDS = 0.4
 """How long a slot that left the window stays its owner's to reuse before others may adopt it."""
 _ADOPT_FRACTION = 0.5
 """Sharing an account, take this part of one's share of the free slots per answer."""
+_PROBE_ROOM = 4
+"""Below this many free slots at the last look, idle clients look again only by chance."""
 _ROUND_TRIP_SMOOTHING = 0.2
 _MIN_PAUSE_SECONDS = 0.5
 _MAX_WAIT_SECONDS = 0.25
@@ -119,12 +127,17 @@ class RateLimiter:
         self._adopted: deque[float] = deque()
         """Send times of this process's requests in the window on reused and on adopted slots."""
         self._adoptable = 1  # the first request goes alone
+        self._adoptable_until = math.inf
+        self._last_view_at = -math.inf
+        self._last_remaining = 1
+        self._departed_at: float | None = None
         self._newest_view = -math.inf
         self._in_flight = 0
         self._round_trip = 0.2
         self._fastest = math.inf
         self._paused_until = 0.0
         self._next_probe = 0.0
+        self._random = random.Random()
         self._cond = threading.Condition()
 
     @property
@@ -161,7 +174,7 @@ class RateLimiter:
         if reused:
             self._reusable.popleft()
             self._reused.append(now)
-        elif self._adoptable > 0 or self._probe_due(now):
+        elif (self._adoptable > 0 and now <= self._adoptable_until) or self._probe_due(now):
             self._adoptable -= 1
             self._adopted.append(now)
             self._next_probe = now + _GRACE_SECONDS
@@ -230,6 +243,7 @@ class RateLimiter:
         self._advance(self._clock())
         if maximum is None or remaining is None:  # no rate-limit headers: on our own budget
             self._adoptable = self._cap() - len(self._own) - len(self._reusable)
+            self._adoptable_until = math.inf
             return
         seen_at = permit.sent_at
         if seen_at < self._newest_view:
@@ -238,29 +252,40 @@ class RateLimiter:
         used = maximum - remaining
         mine = permit.counted_before + (1 if counted else 0)
         others = max(used - mine, 0)
-        self._update_others(others, seen_at)
-        # Free at ``seen_at``: less the slots that had just left the window (their owners' to reuse)
-        # and this process's own slots to reuse; of the rest, our share, less what we adopted since.
-        settling = sum(1 for left in self._others_left if seen_at - _GRACE_SECONDS < left <= seen_at)
-        settling += sum(1 for leaves in self._others if leaves <= seen_at + _GRACE_SECONDS)
-        # As many as the others sent in the last round trip may be on their way now.
-        arriving = _count_after(self._others, seen_at - self._round_trip + self._window)
-        free = remaining - settling - arriving - len(self._reusable) - _count_after(self._reused, seen_at)
+        # The model of the others runs on answer times: whatever the account counted had arrived by
+        # the time its answer came back, which errs on the side of leaving them in the window longer.
+        now = self._clock()
+        self._update_others(others, now)
+        # Free: less the slots that just left the window or are about to (their owners' to reuse),
+        # and as many as the others sent in the last round trip: they may be on their way now.
+        settling = sum(1 for left in self._others_left if now - _GRACE_SECONDS < left <= now)
+        settling += sum(1 for leaves in self._others if leaves <= now + _GRACE_SECONDS)
+        arriving = _count_after(self._others, now - self._round_trip + self._window)
+        # Ours that had left the window at ``seen_at`` are ours to reuse, whether still held, held
+        # for reuse, or reused since.
+        ours = sum(1 for held in self._own if held.sent + self._window <= seen_at)
+        ours += len(self._reusable) + _count_after(self._reused, seen_at)
+        free = remaining - settling - arriving - ours
         # Split what is free equally among the clients sending now (not by the slots they hold: one
         # that finished holds slots until they leave the window but adopts none), counting the
         # others as clients of our own concurrency.
         senders = math.ceil(arriving / self._concurrency)
         share = _ADOPT_FRACTION / (1 + senders) if others else 1.0
         self._adoptable = round(free * share) - _count_after(self._adopted, seen_at)
+        # With others about, the view grows stale within a round trip.
+        self._adoptable_until = now + self._round_trip if others else math.inf
+        self._last_view_at = now
+        self._last_remaining = remaining
+        self._departed_at = None
 
-    def _update_others(self, others: int, seen_at: float) -> None:
+    def _update_others(self, others: int, now: float) -> None:
         """Make the model of the other clients' requests agree with what the account showed."""
-        modelled = len(self._others) + sum(1 for left in self._others_left if left > seen_at)
+        modelled = len(self._others) + sum(1 for left in self._others_left if left > now)
         if others > modelled:  # they sent more, at the latest now: they leave one window later
-            self._others.extend([seen_at + self._window] * (others - modelled))
+            self._others.extend([now + self._window] * (others - modelled))
         for _ in range(min(modelled - others, len(self._others))):  # theirs left earlier than modelled
             self._others.popleft()
-            self._others_left.append(seen_at)
+            self._others_left.append(now)
 
     def _advance(self, now: float) -> None:
         """Move requests that left the window out of it; forget slots past their grace period."""
@@ -275,7 +300,10 @@ class RateLimiter:
         if self._reusable and min(self._reusable) <= now:
             self._reusable = deque(until for until in self._reusable if until > now)
         while self._others and self._others[0] <= now:
-            self._others_left.append(self._others.popleft())
+            left = self._others.popleft()
+            self._others_left.append(left)
+            if self._departed_at is None:
+                self._departed_at = left
         if self._others_left:
             self._others_left = [left for left in self._others_left if left + _GRACE_SECONDS > now]
 
@@ -285,16 +313,36 @@ class RateLimiter:
         return self.budget
 
     def _probe_due(self, now: float) -> bool:
-        """Nothing in flight to tell us more, and the model expects a free slot: go and look."""
+        """Nothing in flight to tell us more, and a slot may have come free: go and look.
+
+        Alone, the model is exact. Sharing, a slot may be free when another client's request left
+        the window since our last look and its owner has not reused it within the grace period;
+        or, unless the account was full at our last look, when the model expects one.
+        """
         if self._in_flight or now < self._next_probe:
             return False
-        account = self._account_max or self.budget
+        if not self._others and not self._others_left:
+            return (self._account_max or self.budget) - len(self._own) - len(self._reusable) >= 1
+        if self._departed_at is not None and now >= self._departed_at + _GRACE_SECONDS:
+            return True
+        if self._last_remaining <= 0:  # full at our last look: wait for something to leave
+            return now >= self._last_view_at + self._window
+        if self._last_remaining < _PROBE_ROOM:
+            # A few slots were free: so many idle clients may look for them that each one looks
+            # with a chance of slots per client, once per grace period.
+            self._next_probe = now + _GRACE_SECONDS
+            held = len(self._own) + len(self._reusable)
+            clients = 1 + math.ceil(len(self._others) / max(held, 1))
+            if self._random.random() >= self._last_remaining / clients:
+                return False
         settling = sum(1 for left in self._others_left if left + _GRACE_SECONDS > now)
-        expected_free = account - len(self._own) - len(self._reusable) - len(self._others) - settling
-        return expected_free >= 1
+        expected = self._account_max or self.budget
+        return expected - len(self._own) - len(self._reusable) - len(self._others) - settling >= 1
 
     def _wait_seconds(self, now: float) -> float:
-        events = [self._paused_until, self._next_probe]
+        events = [self._paused_until, self._next_probe, self._last_view_at + self._window]
+        if self._departed_at is not None:
+            events.append(self._departed_at + _GRACE_SECONDS)
         if self._own:
             events.append(self._own[0].leaves)
         if self._others_left:
