@@ -40,10 +40,12 @@ WINDOW_S = 10.0
 class Sandbox:
     """A sandbox process (``bench/sandbox_server.py``) and its stats."""
 
-    def __init__(self, rate: int | None, latency_ms: int) -> None:
+    def __init__(self, rate: int | None, latency_ms: int, arrivals: str | None = None) -> None:
         command = [PYTHON, str(HERE / "sandbox_server.py"), "--latency-ms", str(latency_ms)]
         if rate:
             command += ["--rate", str(rate)]
+        if arrivals:
+            command += ["--arrivals", arrivals]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline().strip()
@@ -71,9 +73,9 @@ class Sandbox:
 
 
 @contextmanager
-def sandbox(rate: int | None = None, latency_ms: int = 0) -> Iterator[Sandbox]:
-    """Start a sandbox process for one scenario."""
-    server = Sandbox(rate, latency_ms)
+def sandbox(rate: int | None = None, latency_ms: int = 0, arrivals: str | None = None) -> Iterator[Sandbox]:
+    """Start a sandbox process for one scenario (``arrivals``: where it logs each counted request)."""
+    server = Sandbox(rate, latency_ms, arrivals)
     try:
         yield server
     finally:
@@ -171,7 +173,8 @@ def scenario_ceiling(work: Path) -> None:
 def scenario_shared(work: Path) -> None:
     """4 processes × 10,000 creates sharing one 100/10 s budget."""
     n, rate, latency, processes = 10_000, 100, 200, 4
-    with sandbox(rate, latency) as server:
+    trace = os.environ.get("HUBTIX_BENCH_TRACE")
+    with sandbox(rate, latency, f"{trace}.server" if trace else None) as server:
         clients = []
         for p in range(processes):
             inputs = work / f"shared-{p}.jsonl"
@@ -183,7 +186,7 @@ def scenario_shared(work: Path) -> None:
                     inputs,
                     work / f"shared-out-{p}",
                     concurrency=16,
-                    trace=os.environ.get("HUBTIX_BENCH_TRACE"),
+                    trace=trace,
                 )
             )
         results = [finish(c) for c in clients]

@@ -12,8 +12,28 @@ import argparse
 import dataclasses
 import json
 import sys
+import time
 
 from airflow_provider_hubtix.sandbox import HubSpotSandbox
+from airflow_provider_hubtix.sandbox.limits import RateLimits, Verdict
+
+
+def _record_arrivals(path: str) -> None:
+    """One JSON line per request the rate limit counted: monotonic arrival time (the same clock as
+    the clients' ``sent`` in ``bench/client.py --trace``), allowed or not, and Remaining."""
+    out = open(path, "a", encoding="utf-8")  # noqa: SIM115  (open for the process's life)
+    count = RateLimits.count
+
+    def recorded(self: RateLimits) -> Verdict:
+        verdict = count(self)
+        remaining = verdict.headers["X-HubSpot-RateLimit-Remaining"]
+        out.write(
+            json.dumps({"t": time.monotonic(), "allowed": verdict.allowed, "remaining": remaining}) + "\n"
+        )
+        out.flush()
+        return verdict
+
+    RateLimits.count = recorded  # type: ignore[method-assign]
 
 
 def main() -> None:
@@ -22,7 +42,10 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=None)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--token", default="sandbox-token")
+    parser.add_argument("--arrivals", default=None, help="append each counted request here (JSON lines)")
     args = parser.parse_args()
+    if args.arrivals:
+        _record_arrivals(args.arrivals)
     with HubSpotSandbox(token=args.token, rate=args.rate, latency_ms=args.latency_ms, seed=7) as sandbox:
         print(f"URL {sandbox.url}", flush=True)
         for line in sys.stdin:
