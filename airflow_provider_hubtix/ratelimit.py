@@ -9,10 +9,10 @@ The limiter thinks in *slots*: a request occupies one slot of the account's wind
 arrives until one window later. A process lets a request go when it holds a slot for it:
 
 * **its own slot, again**: when one of this process's requests has surely left the window (one
-  window after it was sent, plus a margin, plus however much slower than the fastest its answer
-  was, since a slow answer may have been slow on its way in), that slot is this process's to reuse
-  for a short while. Processes that keep reusing their slots keep their part of the account,
-  burst for burst;
+  window after it was sent, plus a margin, plus part of however much slower than the fastest its
+  answer was, since a slow answer may have been slow on its way in), that slot is this process's
+  to reuse for a short while. Processes that keep reusing their slots
+  keep their part of the account, burst for burst;
 * **a free slot, adopted**: every answer's ``X-HubSpot-RateLimit-Remaining`` tells how many slots
   the account had free when the request arrived. Some of those are not free for long: slots that
   left the window within the grace period (``_GRACE_SECONDS``) are their owners' to reuse, and as
@@ -56,6 +56,9 @@ INTERVAL_HEADER = "X-HubSpot-RateLimit-Interval-Milliseconds"
 
 _SEND_MARGIN_SECONDS = 0.15
 """A request is counted when it arrives, a moment after it was sent: reuse its slot this much later."""
+_MAX_LATE_ARRIVAL_SECONDS = 0.25
+"""At most this much of an answer's slowness is taken to have been on its way in (most of it is
+the server's work after counting the request)."""
 _GRACE_SECONDS = 0.4
 """How long a slot that left the window stays its owner's to reuse before others may adopt it."""
 _ADOPT_FRACTION = 0.5
@@ -202,7 +205,7 @@ class RateLimiter:
                 self._round_trip += _ROUND_TRIP_SMOOTHING * (elapsed - self._round_trip)
                 self._fastest = min(self._fastest, elapsed)
                 if held is not None:  # a slow answer may have been slow on its way in: keep it longer
-                    held.leaves += elapsed - self._fastest
+                    held.leaves += min(elapsed - self._fastest, _MAX_LATE_ARRIVAL_SECONDS)
             if not counted:
                 if held is not None:
                     self._own.remove(held)
