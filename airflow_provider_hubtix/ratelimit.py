@@ -153,7 +153,7 @@ class RateLimiter:
         """Slots this process holds now: its requests in the window and its slots to reuse."""
         with self._cond:
             self._advance(self._clock())
-            return len(self._own) + len(self._reusable)
+            return self._holding()
 
     def acquire(self) -> Permit:
         """Block until this process holds a slot for one more request, then take it."""
@@ -243,9 +243,10 @@ class RateLimiter:
             self._window = interval_ms / 1000.0
         if maximum:
             self._account_max = maximum
-        self._advance(self._clock())
+        now = self._clock()
+        self._advance(now)
         if maximum is None or remaining is None:  # no rate-limit headers: on our own budget
-            self._adoptable = self._cap() - len(self._own) - len(self._reusable)
+            self._adoptable = self._cap() - self._holding()
             self._adoptable_until = math.inf
             return
         seen_at = permit.sent_at
@@ -257,12 +258,12 @@ class RateLimiter:
         others = max(used - mine, 0)
         # The model of the others runs on answer times: whatever the account counted had arrived by
         # the time its answer came back, which errs on the side of leaving them in the window longer.
-        now = self._clock()
         self._update_others(others, now)
         # Free: less the slots that just left the window or are about to (their owners' to reuse),
         # and as many as the others sent in the last round trip: they may be on their way now.
-        settling = sum(1 for left in self._others_left if now - _GRACE_SECONDS < left <= now)
-        settling += sum(1 for leaves in self._others if leaves <= now + _GRACE_SECONDS)
+        settling = len(self._others_left) + sum(
+            1 for leaves in self._others if leaves <= now + _GRACE_SECONDS
+        )
         arriving = _count_after(self._others, now - self._round_trip + self._window)
         # Ours that had left the window at ``seen_at`` are ours to reuse, whether still held, held
         # for reuse, or reused since.
@@ -283,10 +284,10 @@ class RateLimiter:
 
     def _update_others(self, others: int, now: float) -> None:
         """Make the model of the other clients' requests agree with what the account showed."""
-        modelled = len(self._others) + sum(1 for left in self._others_left if left > now)
+        modelled = len(self._others)
         if others > modelled:  # they sent more, at the latest now: they leave one window later
             self._others.extend([now + self._window] * (others - modelled))
-        for _ in range(min(modelled - others, len(self._others))):  # theirs left earlier than modelled
+        for _ in range(modelled - others):  # theirs left earlier than modelled
             self._others.popleft()
             self._others_left.append(now)
 
@@ -310,6 +311,9 @@ class RateLimiter:
         if self._others_left:
             self._others_left = [left for left in self._others_left if left + _GRACE_SECONDS > now]
 
+    def _holding(self) -> int:
+        return len(self._own) + len(self._reusable)
+
     def _cap(self) -> int:
         if self._configured and self._account_max:
             return min(self._configured, self._account_max)
@@ -324,8 +328,9 @@ class RateLimiter:
         """
         if self._in_flight or now < self._next_probe:
             return False
+        expected_free = (self._account_max or self.budget) - self._holding()
         if not self._others and not self._others_left:
-            return (self._account_max or self.budget) - len(self._own) - len(self._reusable) >= 1
+            return expected_free >= 1
         if self._departed_at is not None and now >= self._departed_at + _GRACE_SECONDS:
             return True
         if self._last_remaining <= 0:  # full at our last look: wait for something to leave
@@ -334,13 +339,10 @@ class RateLimiter:
             # A few slots were free: so many idle clients may look for them that each one looks
             # with a chance of slots per client, once per grace period.
             self._next_probe = now + _GRACE_SECONDS
-            held = len(self._own) + len(self._reusable)
-            clients = 1 + math.ceil(len(self._others) / max(held, 1))
+            clients = 1 + math.ceil(len(self._others) / max(self._holding(), 1))
             if self._random.random() >= self._last_remaining / clients:
                 return False
-        settling = sum(1 for left in self._others_left if left + _GRACE_SECONDS > now)
-        expected = self._account_max or self.budget
-        return expected - len(self._own) - len(self._reusable) - len(self._others) - settling >= 1
+        return expected_free - len(self._others) - len(self._others_left) >= 1
 
     def _wait_seconds(self, now: float) -> float:
         events = [self._paused_until, self._next_probe, self._last_view_at + self._window]
