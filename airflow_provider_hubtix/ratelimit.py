@@ -45,7 +45,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 DEFAULT_BUDGET = 100
 """Requests per 10 s assumed until HubSpot's headers tell: the smallest private-app tier."""
@@ -71,6 +71,18 @@ _MAX_WAIT_SECONDS = 0.25
 """Waiting threads look again at least this often (the clock may be a fake one in tests)."""
 
 
+@dataclass(eq=False)
+class _Held:
+    """One of this process's requests in the window: when it was sent, when it surely left, when
+    its answer came (it had arrived by then)."""
+
+    sent: float
+    leaves: float
+    answered: float = math.inf
+    active: bool = True
+    """Still in :attr:`RateLimiter._own` (not yet taken out as having left the window)."""
+
+
 @dataclass(frozen=True)
 class Permit:
     """One request's place in the window, from :meth:`RateLimiter.acquire` to :meth:`RateLimiter.release`.
@@ -83,14 +95,7 @@ class Permit:
     sent_at: float
     counted_before: int
     reused: bool
-
-
-@dataclass
-class _Held:
-    """One of this process's requests in the window: when it was sent, when it surely left."""
-
-    sent: float
-    leaves: float
+    _held: _Held | None = field(default=None, repr=False, compare=False)
 
 
 class RateLimiter:
@@ -140,6 +145,7 @@ class RateLimiter:
         self._fastest = math.inf
         self._paused_until = 0.0
         self._next_probe = 0.0
+        self._tries_on_view = 0
         self._random = random.Random()
         self._cond = threading.Condition()
 
@@ -177,16 +183,21 @@ class RateLimiter:
         if reused:
             self._reusable.popleft()
             self._reused.append(now)
-        elif (self._adoptable > 0 and now <= self._adoptable_until) or self._probe_due(now):
+        elif (
+            (self._adoptable > 0 and now <= self._adoptable_until)
+            or self._alone()  # every slot of the account is ours: fewer than the cap are in use
+            or self._probe_due(now)
+        ):
             self._adoptable -= 1
             self._adopted.append(now)
             self._next_probe = now + _GRACE_SECONDS
         else:
             return None
         counted = sum(1 for held in self._own if held.sent + self._window > now)
-        self._own.append(_Held(now, now + self._window + _SEND_MARGIN_SECONDS))
+        held = _Held(now, now + self._window + _SEND_MARGIN_SECONDS)
+        self._own.append(held)
         self._in_flight += 1
-        return Permit(now, counted, reused)
+        return Permit(now, counted, reused, held)
 
     def release(
         self, permit: Permit, headers: Mapping[str, str] | None = None, *, counted: bool = True
@@ -199,16 +210,19 @@ class RateLimiter:
         """
         with self._cond:
             self._in_flight = max(self._in_flight - 1, 0)
-            held = next((held for held in self._own if held.sent == permit.sent_at), None)
+            held = permit._held if permit._held is not None and permit._held.active else None
             if headers is not None:
-                elapsed = self._clock() - permit.sent_at
+                now = self._clock()
+                elapsed = now - permit.sent_at
                 self._round_trip += _ROUND_TRIP_SMOOTHING * (elapsed - self._round_trip)
                 self._fastest = min(self._fastest, elapsed)
                 if held is not None:  # a slow answer may have been slow on its way in: keep it longer
                     held.leaves += min(elapsed - self._fastest, _MAX_LATE_ARRIVAL_SECONDS)
+                    held.answered = now
             if not counted:
                 if held is not None:
                     self._own.remove(held)
+                    held.active = False
                 sends = self._reused if permit.reused else self._adopted
                 if permit.sent_at in sends:
                     sends.remove(permit.sent_at)
@@ -250,6 +264,7 @@ class RateLimiter:
             self._adoptable_until = math.inf
             return
         seen_at = permit.sent_at
+        self._confirm_departures(seen_at, maximum - remaining - (1 if counted else 0), now)
         if seen_at < self._newest_view:
             return  # an older view of the account than one already used
         self._newest_view = seen_at
@@ -280,7 +295,22 @@ class RateLimiter:
         self._adoptable_until = now + self._round_trip if others else math.inf
         self._last_view_at = now
         self._last_remaining = remaining
+        self._tries_on_view = 0
         self._departed_at = None
+
+    def _confirm_departures(self, seen_at: float, in_window: int, now: float) -> None:
+        """Reuse at once the slots of those of our requests that the account shows had left.
+
+        The requests we had answers for before ``seen_at`` had arrived by then; the account held
+        ``in_window`` requests at that moment, so at least as many of ours as are beyond that number
+        had left the window (others' requests in it only make the count lower). Their slots are
+        ours to reuse now rather than when our own reckoning lets them go.
+        """
+        answered = [held for held in self._own if held.answered < seen_at]
+        for held in answered[: max(len(answered) - in_window, 0)]:
+            self._own.remove(held)
+            held.active = False
+            self._reusable.append(now + _GRACE_SECONDS / 2)
 
     def _update_others(self, others: int, now: float) -> None:
         """Make the model of the other clients' requests agree with what the account showed."""
@@ -300,8 +330,11 @@ class RateLimiter:
         while self._own and self._own[0].leaves <= now:
             # Ours to reuse for half the grace period others grant us: their clocks of our slot start
             # when they notice it left, which is a little later or a little earlier than ours.
-            self._reusable.append(self._own.popleft().leaves + _GRACE_SECONDS / 2)
-        if self._reusable and min(self._reusable) <= now:
+            gone = self._own.popleft()
+            gone.active = False
+            self._reusable.append(gone.leaves + _GRACE_SECONDS / 2)
+        if self._reusable and (self._others or self._others_left) and min(self._reusable) <= now:
+            # Alone, slots stay ours however long they wait for a free thread.
             self._reusable = deque(until for until in self._reusable if until > now)
         while self._others and self._others[0] <= now:
             left = self._others.popleft()
@@ -310,6 +343,10 @@ class RateLimiter:
                 self._departed_at = left
         if self._others_left:
             self._others_left = [left for left in self._others_left if left + _GRACE_SECONDS > now]
+
+    def _alone(self) -> bool:
+        """Whether the account's answers show no other client (after at least one answer)."""
+        return self._newest_view > -math.inf and not self._others and not self._others_left
 
     def _holding(self) -> int:
         return len(self._own) + len(self._reusable)
@@ -337,10 +374,12 @@ class RateLimiter:
             return now >= self._last_view_at + self._window
         if self._last_remaining < _PROBE_ROOM:
             # A few slots were free: so many idle clients may look for them that each one looks
-            # with a chance of slots per client, once per grace period.
+            # once per grace period with a chance of slots per client, smaller with every try on
+            # the same view (the longer ago it was, the likelier another client took them).
             self._next_probe = now + _GRACE_SECONDS
+            self._tries_on_view += 1
             clients = 1 + math.ceil(len(self._others) / max(self._holding(), 1))
-            if self._random.random() >= self._last_remaining / clients:
+            if self._random.random() >= self._last_remaining / (clients * self._tries_on_view):
                 return False
         return expected_free - len(self._others) - len(self._others_left) >= 1
 

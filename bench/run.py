@@ -153,8 +153,11 @@ def scenario_ceiling(work: Path) -> None:
     n, rate, latency = 20_000, 100, 200
     inputs = work / "ceiling.jsonl"
     write_inputs(inputs, n, f"ceil-{uuid.uuid4().hex[:6]}")
-    with sandbox(rate, latency) as server:
-        ours = finish(start_client("create", server.url, inputs, work / "ceiling-out", concurrency=64))
+    trace = os.environ.get("HUBTIX_BENCH_TRACE")
+    with sandbox(rate, latency, f"{trace}.server" if trace else None) as server:
+        ours = finish(
+            start_client("create", server.url, inputs, work / "ceiling-out", concurrency=64, trace=trace)
+        )
         ours.update(server_figures(server.stats(), rate, latency))
     ours["cpu_us_per_ticket"] = ours["cpu_s"] / n * 1e6
     show("ceiling: hubtix create", ours)

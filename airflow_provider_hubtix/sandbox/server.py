@@ -15,6 +15,8 @@ from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
+import orjson
+
 from airflow_provider_hubtix.sandbox.limits import RateLimits
 from airflow_provider_hubtix.sandbox.store import Body, TicketStore, error_body
 
@@ -420,7 +422,7 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
             return
         self.sandbox.record_status(status)
-        payload = json.dumps(body, separators=(",", ":")).encode()
+        payload = orjson.dumps(body)
         self.send_response(status)
         self.send_header("Content-Type", "application/json;charset=utf-8")
         self.send_header("Content-Length", str(len(payload)))

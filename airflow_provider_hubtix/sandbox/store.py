@@ -118,7 +118,7 @@ class TicketStore:
             first = errors[0]
             return 400, error_body(first["category"], first["message"], context=first.get("context") or {})
         started = now_iso()
-        results = [self._store(values) for values in accepted]
+        results = [self._store(values, started) for values in accepted]
         self._rng.shuffle(results)
         envelope: Body = {
             "status": "COMPLETE",
@@ -141,10 +141,9 @@ class TicketStore:
         existing = self._by_unique.get(value) or taken.get(value)
         return (name, value, existing) if existing else None
 
-    def _store(self, values: dict[str, str]) -> Body:
+    def _store(self, values: dict[str, str], stamp: str) -> Body:
         ticket_id = str(self._next_id)
         self._next_id += 1
-        stamp = now_iso()
         properties = {"hs_pipeline": "0", **values}
         properties.update(
             hs_object_id=ticket_id, createdate=values.get("createdate") or stamp, hs_lastmodifieddate=stamp
@@ -155,10 +154,6 @@ class TicketStore:
             "createdAt": stamp,
             "updatedAt": stamp,
             "archived": False,
-            "history": {
-                name: [{"value": value, "timestamp": stamp, "sourceType": "API", "sourceId": "sandbox"}]
-                for name, value in properties.items()
-            },
         }
         self.tickets[ticket_id] = ticket
         if self.unique_property and values.get(self.unique_property):
@@ -177,9 +172,14 @@ class TicketStore:
         }
         if ticket["archived"]:
             record["archivedAt"] = ticket.get("archivedAt")
-        if history:
+        if history:  # tickets are never changed: each property's history is the value it was created with
+            values, stamp = ticket["properties"], ticket["createdAt"]
             record["propertiesWithHistory"] = {
-                name: list(reversed(ticket["history"][name])) for name in history if name in ticket["history"]
+                name: [
+                    {"value": values[name], "timestamp": stamp, "sourceType": "API", "sourceId": "sandbox"}
+                ]
+                for name in history
+                if name in values
             }
         return record
 

@@ -163,3 +163,47 @@ def test_pause_holds_requests(monkeypatch: pytest.MonkeyPatch) -> None:
     limiter.acquire()
     assert clock.now >= 1005.0
     assert all(wait is not None and wait <= 0.26 for wait in waits)  # waiting threads look again often
+
+
+def test_slots_the_account_shows_as_left_are_reused_before_our_own_reckoning() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    (first,) = take_all(limiter)
+    clock.now += 0.2
+    limiter.release(first, headers(100, 99))
+    permits = take_all(limiter)
+    for used, permit in enumerate(permits, start=2):  # slow answers: kept a while past the window
+        clock.now += 0.01
+        limiter.release(permit, headers(100, 100 - used))
+    clock.now = first.sent_at + 10.2
+    (again,) = take_all(limiter)  # only the first slot has left by our own reckoning
+    clock.now += 0.05
+    limiter.release(again, headers(100, 99))  # the account shows it alone in the window
+    reused = take_all(limiter)
+    assert len(reused) == 99 and all(permit.reused for permit in reused)
+
+
+def test_alone_own_slots_wait_for_a_free_thread_as_long_as_it_takes() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    (first,) = take_all(limiter)
+    limiter.release(first, headers(100, 99))
+    for permit in take_all(limiter):
+        limiter.release(permit, headers(100, 100 - permit.counted_before - 1))
+    clock.now += 12.0  # every thread was busy elsewhere for well over the grace period
+    reused = take_all(limiter)
+    assert len(reused) == 100 and all(permit.reused for permit in reused)
+
+
+def test_idle_clients_look_for_the_last_free_slots_less_often_the_older_their_view() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    (first,) = take_all(limiter)
+    clock.now += 0.2
+    limiter.release(first, headers(100, 2))  # 97 others' requests, two slots free: 98 clients or so
+    rolls = iter([0.5, 0.015])
+    limiter._random.random = lambda: next(rolls)  # type: ignore[method-assign]
+    clock.now += 0.5
+    assert limiter.try_acquire() is None  # a chance of 2/98 and the dice said no
+    clock.now += 0.5
+    assert limiter.try_acquire() is None  # 0.015 would do for a fresh view, not for 2/98/2
