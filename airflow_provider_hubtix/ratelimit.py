@@ -96,6 +96,7 @@ class Permit:
     counted_before: int
     reused: bool
     _held: _Held | None = field(default=None, repr=False, compare=False)
+    _held_before: int = field(default=0, repr=False, compare=False)
 
 
 class RateLimiter:
@@ -197,7 +198,7 @@ class RateLimiter:
         held = _Held(now, now + self._window + _SEND_MARGIN_SECONDS)
         self._own.append(held)
         self._in_flight += 1
-        return Permit(now, counted, reused, held)
+        return Permit(now, counted, reused, held, len(self._own) - 1)
 
     def release(
         self, permit: Permit, headers: Mapping[str, str] | None = None, *, counted: bool = True
@@ -270,7 +271,10 @@ class RateLimiter:
         self._newest_view = seen_at
         used = maximum - remaining
         mine = permit.counted_before + (1 if counted else 0)
-        others = max(used - mine, 0)
+        # Ours that were sent a window ago may still be in it if they arrived late: when our slots
+        # not yet given up account for everything, there is nobody else.
+        could_be_ours = permit._held_before + (1 if counted else 0)
+        others = max(used - mine, 0) if used > could_be_ours else 0
         # The model of the others runs on answer times: whatever the account counted had arrived by
         # the time its answer came back, which errs on the side of leaving them in the window longer.
         self._update_others(others, now)

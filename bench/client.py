@@ -26,11 +26,11 @@ class _TaskInstance:
 
 
 def _trace_rate_limiter(path: str) -> None:
-    """Append one JSON line per answer and pause: how the rate limiter saw the account."""
+    """Append one JSON line per answer, pause and probe: how the rate limiter saw the account."""
     from airflow_provider_hubtix.ratelimit import RateLimiter
 
     out = open(path, "a", encoding="utf-8")  # noqa: SIM115  (open for the process's life)
-    release, pause = RateLimiter.release, RateLimiter.pause
+    release, pause, probe_due = RateLimiter.release, RateLimiter.pause, RateLimiter._probe_due
 
     def traced_release(self: RateLimiter, permit: Any, headers: Any = None, *, counted: bool = True) -> None:
         release(self, permit, headers, counted=counted)
@@ -45,8 +45,17 @@ def _trace_rate_limiter(path: str) -> None:
         out.write(json.dumps({"t": time.time(), "pid": os.getpid(), "pause": seconds}) + "\n")
         out.flush()
 
+    def traced_probe_due(self: RateLimiter, now: float) -> bool:
+        due = probe_due(self, now)
+        if due:
+            state = {"probe": now, "pid": os.getpid(), "view_remaining": self._last_remaining}
+            state.update(view_age=now - self._last_view_at, tries=self._tries_on_view)
+            out.write(json.dumps(state) + "\n")
+        return due
+
     RateLimiter.release = traced_release  # type: ignore[method-assign]
     RateLimiter.pause = traced_pause  # type: ignore[method-assign]
+    RateLimiter._probe_due = traced_probe_due  # type: ignore[method-assign]
 
 
 def _run_operator(args: argparse.Namespace) -> dict[str, Any]:

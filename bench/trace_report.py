@@ -89,6 +89,19 @@ def report(path: Path, window: float = 10.0) -> None:
             f"429 at {at - start:6.2f} s: client {answer['pid']} ({how}, held {answer['held']}); "
             f"in window: {dict(in_window)}"
         )
+    probes = {(p["pid"], p["probe"]): p for p in lines if "probe" in p}
+    if probes:
+        outcome = Counter()
+        for answer in answers:
+            probe = probes.get((answer["pid"], answer["sent"]))
+            if probe is not None:
+                outcome["429" if not answer["counted"] else "ok"] += 1
+                if not answer["counted"]:
+                    print(
+                        f"  429 was a probe: view {probe['view_age']:.2f} s old, Remaining "
+                        f"{probe['view_remaining']}, try {probe['tries']}"
+                    )
+        print(f"probes: {len(probes)}, {dict(outcome)}")
     if pauses:
         print(f"pauses: {len(pauses)}, longest {max(p['pause'] for p in pauses):.2f} s")
 
