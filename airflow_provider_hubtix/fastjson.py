@@ -59,13 +59,29 @@ def dumps_line(record: Any) -> str:
 
     :param record: the value to write.
     """
+    line = _orjson_line(record)
+    return _LINE_ENCODER.encode(record) + "\n" if line is None else line.decode()
+
+
+def dumps_line_bytes(record: Any) -> bytes:
+    """:func:`dumps_line` encoded as UTF-8 (what a text file opened with ``encoding="utf-8"`` writes).
+
+    :param record: the value to write.
+    :raises UnicodeEncodeError: for a string holding a lone surrogate, as the text file would.
+    """
+    line = _orjson_line(record)
+    return (_LINE_ENCODER.encode(record) + "\n").encode() if line is None else line
+
+
+def _orjson_line(record: Any) -> bytes | None:
+    """orjson's line for ``record``, or ``None`` where it may differ from the json module's."""
     try:
-        line = orjson.dumps(record, default=_refuse, option=_PLAIN_TYPES_ONLY)
+        line = orjson.dumps(record, default=_refuse, option=_PLAIN_TYPES_ONLY | orjson.OPT_APPEND_NEWLINE)
     except TypeError:  # not plain JSON data (non-string keys, datetimes …): json's own rules
-        return _LINE_ENCODER.encode(record) + "\n"
+        return None
     if line.find(b"e-") >= 0 or line.find(b"0.0000") >= 0:  # maybe a float below 1e-4 (orjson's spelling)
-        return _LINE_ENCODER.encode(record) + "\n"
-    return line.decode() + "\n"
+        return None
+    return line
 
 
 def dumps_bytes(value: Any) -> bytes | None:
