@@ -43,6 +43,7 @@ class JsonRequests:
         :param params: query parameters.
         """
         prepared = self._template(method, url, params).copy()
+        prepared.hooks = {event: list(hooks) for event, hooks in prepared.hooks.items()}  # not shared
         headers = prepared.headers
         headers["Authorization"] = f"Bearer {token}"
         headers["Content-Type"] = "application/json"

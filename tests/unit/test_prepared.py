@@ -62,3 +62,10 @@ def test_requests_mock_sees_the_request(requests_mock: rm.Mocker) -> None:
     assert sent.body == BODY
     assert sent.headers["Authorization"] == "Bearer tok"
     assert sent.headers["Content-Type"] == "application/json"
+
+
+def test_hooks_of_one_request_are_not_shared_with_the_next() -> None:
+    factory = JsonRequests(session())
+    first = factory.prepare("POST", URL, "tok", BODY)
+    first.register_hook("response", lambda response, **kwargs: response)
+    assert factory.prepare("POST", URL, "tok", BODY).hooks == {"response": []}
