@@ -9,9 +9,9 @@ Plain Python, no Airflow import.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from airflow_provider_hubtix.batch_response import BatchResponse
@@ -98,7 +98,7 @@ def account_create(
     :param id_property: the unique property tying results to inputs, or ``None``.
     """
     outcome = BatchOutcome()
-    by_trace = {item.trace_id: item for item in batch}
+    by_trace = {item.trace_id: item for item in batch} if response.errors else {}
     failed: set[int] = set()
     for error in response.errors:
         context = error.get("context") or {}
@@ -117,12 +117,13 @@ def account_create(
                     context=context,
                 )
             )
-    pending = [item for item in batch if item.index not in failed]
+    pending = [item for item in batch if item.index not in failed] if failed else batch
     matched, leftovers = _match_results(pending, response.results, id_property)
+    results = outcome.results
     for item, result in matched:
         record = dict(result)
         record["input_index"] = item.index
-        outcome.results.append(record)
+        results.append(record)
     for item in leftovers:
         outcome.errors.append(
             create_error(
@@ -152,24 +153,45 @@ def _match_results(
                 matched.append((item, result))
         remaining = list(by_value.values())
     else:
-        candidates: dict[tuple[str, ...], dict[tuple[Any, ...], list[CreateInput]]] = defaultdict(
-            lambda: defaultdict(list)
-        )
+        # One group per set of property names; its key getter (C speed) reads those values in
+        # sorted-name order. A result missing a name cannot match that group's inputs.
+        groups: dict[tuple[str, ...], tuple[Callable[[Any], Any], dict[Any, list[CreateInput]]]] = {}
+        by_order: dict[tuple[str, ...], tuple[Callable[[Any], Any], dict[Any, list[CreateInput]]]] = {}
         for item in pending:
             sent = item.properties
-            names = tuple(sorted(sent))
-            candidates[names][tuple(map(sent.__getitem__, names))].append(item)
+            given = tuple(sent)
+            group = by_order.get(given)
+            if group is None:
+                names = tuple(sorted(given))
+                group = groups.get(names)
+                if group is None:
+                    group = groups[names] = (itemgetter(*names), {})
+                by_order[given] = group
+            key_of, by_values = group
+            values = key_of(sent)
+            bucket = by_values.get(values)
+            if bucket is None:
+                by_values[values] = [item]
+            else:
+                bucket.append(item)
+        ordered = list(groups.values())
         for result in results:
             props = _properties(result)
-            for names, by_values in candidates.items():
-                bucket = by_values.get(tuple(map(props.get, names)))
+            for key_of, by_values in ordered:
+                try:
+                    bucket = by_values.get(key_of(props))
+                except KeyError:
+                    continue
                 if bucket:
                     matched.append((bucket.pop(0), result))
                     break
             else:
                 unmatched_results.append(result)
-        taken = {item.index for item, _ in matched}
-        remaining = [item for item in pending if item.index not in taken]
+        if len(matched) == len(pending):
+            remaining = []
+        else:
+            taken = {item.index for item, _ in matched}
+            remaining = [item for item in pending if item.index not in taken]
     for result in unmatched_results:
         if not remaining:
             break

@@ -142,11 +142,11 @@ def _open_sink(folder: Any | None, resume: ResumeState | None) -> RecordSink:
     if isinstance(folder, Path):
         folder.mkdir(parents=True, exist_ok=True)
 
-    def open_text(name: str, mode: str) -> Any:
-        return (folder / name).open(mode, encoding="utf-8")
+    def open_file(name: str, mode: str) -> Any:
+        return (folder / name).open(mode)
 
     return JsonLinesSink(
-        open_text,
+        open_file,
         resumed_results=len(resume.done) if resume is not None else 0,
         track_sending=resume is not None,
     )

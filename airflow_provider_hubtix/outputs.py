@@ -12,11 +12,13 @@ from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from typing import IO, Any, Protocol
 
-from airflow_provider_hubtix.fastjson import dumps_line
+import orjson
+
+from airflow_provider_hubtix.fastjson import dumps_line_bytes
 
 Record = dict[str, Any]
-OpenText = Callable[[str, str], AbstractContextManager[IO[str]]]
-"""Opens ``name`` inside the output folder with ``mode`` (``"w"``, ``"a"``, ``"r"``)."""
+OpenFile = Callable[[str, str], AbstractContextManager[IO[bytes]]]
+"""Opens ``name`` inside the output folder with a binary ``mode`` (``"wb"``, ``"ab"``)."""
 
 RESULTS_FILE = "results.jsonl"
 ERRORS_FILE = "errors.jsonl"
@@ -118,17 +120,17 @@ class JsonLinesSink:
     """Appends records to ``results.jsonl`` and ``errors.jsonl``, one JSON object per line.
 
     Each batch is written and flushed as a whole, so after any crash the files hold every batch
-    that finished (a torn last line at worst).
+    that finished (a torn last line at worst). Lines are UTF-8, written as bytes.
 
-    :param open_text: opens a file inside the output folder.
+    :param open_file: opens a file inside the output folder, in binary mode.
     :param resumed_results: results an earlier try already wrote: ``results.jsonl`` is appended to.
     :param track_sending: keep ``sending.jsonl``, the batches sent but maybe not yet recorded.
     """
 
-    def __init__(self, open_text: OpenText, *, resumed_results: int = 0, track_sending: bool = False) -> None:
-        self._results_cm = open_text(RESULTS_FILE, "a" if resumed_results else "w")
-        self._errors_cm = open_text(ERRORS_FILE, "w")
-        self._sending_cm = open_text(SENDING_FILE, "a") if track_sending else None
+    def __init__(self, open_file: OpenFile, *, resumed_results: int = 0, track_sending: bool = False) -> None:
+        self._results_cm = open_file(RESULTS_FILE, "ab" if resumed_results else "wb")
+        self._errors_cm = open_file(ERRORS_FILE, "wb")
+        self._sending_cm = open_file(SENDING_FILE, "ab") if track_sending else None
         self._results = self._results_cm.__enter__()
         self._errors = self._errors_cm.__enter__()
         self._sending = self._sending_cm.__enter__() if self._sending_cm is not None else None
@@ -147,7 +149,7 @@ class JsonLinesSink:
         :param indexes: the batch's input indexes.
         """
         if self._sending is not None:
-            self._sending.write(json.dumps({"batch": list(indexes)}, separators=(",", ":")) + "\n")
+            self._sending.write(orjson.dumps({"batch": list(indexes)}, option=orjson.OPT_APPEND_NEWLINE))
             self._sending.flush()
 
     def write(self, results: Sequence[Record], errors: Sequence[Record]) -> None:
@@ -157,11 +159,11 @@ class JsonLinesSink:
         :param errors: error records.
         """
         if results:
-            self._results.write("".join(map(dumps_line, results)))
+            self._results.write(b"".join(map(dumps_line_bytes, results)))
             self._results.flush()
             self.results_count += len(results)
         if errors:
-            self._errors.write("".join(map(_error_line, errors)))
+            self._errors.write(b"".join(map(_error_line, errors)))
             self._errors.flush()
             self.errors_count += len(errors)
             self._sample.add(errors)
@@ -179,6 +181,6 @@ class JsonLinesSink:
 _ENCODER = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
 
-def _error_line(record: Record) -> str:
+def _error_line(record: Record) -> bytes:
     """Error records echo inputs as given (any Python value): always through the json module."""
-    return _ENCODER.encode(record) + "\n"
+    return (_ENCODER.encode(record) + "\n").encode()

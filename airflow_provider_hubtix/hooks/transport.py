@@ -58,6 +58,7 @@ from airflow_provider_hubtix.exceptions import (
     HubSpotServerError,
     HubSpotValidationError,
 )
+from airflow_provider_hubtix.hooks.prepared import JsonRequests
 from airflow_provider_hubtix.ratelimit import RateLimiter
 
 log = logging.getLogger(__name__)
@@ -226,19 +227,23 @@ class HubSpotTransport:
 
     def _prepare(self, call: _Call, token: str) -> requests.PreparedRequest:
         """The request as ``Session.request`` would send it; the body encoded by orjson when exact."""
-        headers = {"Authorization": f"Bearer {token}"}
         data = fastjson.dumps_bytes(call.body) if call.body is not None else None
-        if data is not None:
-            headers["Content-Type"] = "application/json"
+        if data is not None:  # the batch calls: prepared from a per-URL template (see prepared.py)
+            return self._json_requests.prepare(
+                call.method, self.base_url + call.path, token, data, call.params
+            )
         request = requests.Request(
             call.method,
             self.base_url + call.path,
-            headers=headers,
+            headers={"Authorization": f"Bearer {token}"},
             params=call.params,
-            data=data,
-            json=call.body if data is None else None,
+            json=call.body,
         )
         return self.session.prepare_request(request)
+
+    @cached_property
+    def _json_requests(self) -> JsonRequests:
+        return JsonRequests(self.session)
 
     @cached_property
     def _send_settings(self) -> dict[str, Any]:
