@@ -51,20 +51,13 @@ def loads(text: str | bytes) -> Any:
     return json.loads(text)
 
 
-def dumps_line(record: Any) -> str:
-    """One JSON line (compact, UTF-8 characters unescaped, ``str()`` of anything else) plus ``"\\n"``.
+def dumps_line(record: Any) -> bytes:
+    """One JSON line (compact, UTF-8 characters unescaped, ``str()`` of anything else) plus ``"\\n"``,
+    encoded as UTF-8.
 
-    The same text as ``json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)``
-    for data decoded from JSON (see the module's notes for the two exceptions).
-
-    :param record: the value to write.
-    """
-    line = _orjson_line(record)
-    return _LINE_ENCODER.encode(record) + "\n" if line is None else line.decode()
-
-
-def dumps_line_bytes(record: Any) -> bytes:
-    """:func:`dumps_line` encoded as UTF-8 (what a text file opened with ``encoding="utf-8"`` writes).
+    The same bytes as ``json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)``
+    writes to a text file opened with ``encoding="utf-8"``, for data decoded from JSON (see the
+    module's notes for the two exceptions).
 
     :param record: the value to write.
     :raises UnicodeEncodeError: for a string holding a lone surrogate, as the text file would.

@@ -14,7 +14,7 @@ from typing import IO, Any, Protocol
 
 import orjson
 
-from airflow_provider_hubtix.fastjson import dumps_line_bytes
+from airflow_provider_hubtix.fastjson import dumps_line
 
 Record = dict[str, Any]
 OpenFile = Callable[[str, str], AbstractContextManager[IO[bytes]]]
@@ -159,7 +159,7 @@ class JsonLinesSink:
         :param errors: error records.
         """
         if results:
-            self._results.write(b"".join(map(dumps_line_bytes, results)))
+            self._results.write(b"".join(map(dumps_line, results)))
             self._results.flush()
             self.results_count += len(results)
         if errors:

@@ -194,7 +194,7 @@ class RateLimiter:
             self._next_probe = now + _GRACE_SECONDS
         else:
             return None
-        counted = sum(1 for held in self._own if held.sent + self._window > now)
+        counted = len(self._own) - self._sent_by(now - self._window)
         held = _Held(now, now + self._window + _SEND_MARGIN_SECONDS)
         self._own.append(held)
         self._in_flight += 1
@@ -286,7 +286,7 @@ class RateLimiter:
         arriving = _count_after(self._others, now - self._round_trip + self._window)
         # Ours that had left the window at ``seen_at`` are ours to reuse, whether still held, held
         # for reuse, or reused since.
-        ours = sum(1 for held in self._own if held.sent + self._window <= seen_at)
+        ours = self._sent_by(seen_at - self._window)
         ours += len(self._reusable) + _count_after(self._reused, seen_at)
         free = remaining - settling - arriving - ours
         # Split what is free equally among the clients sending now (not by the slots they hold: one
@@ -310,6 +310,8 @@ class RateLimiter:
         had left the window (others' requests in it only make the count lower). Their slots are
         ours to reuse now rather than when our own reckoning lets them go.
         """
+        if len(self._own) - self._in_flight <= in_window:
+            return  # a quick way out: not even every answered one could be beyond the count
         answered = [held for held in self._own if held.answered < seen_at]
         for held in answered[: max(len(answered) - in_window, 0)]:
             self._own.remove(held)
@@ -347,6 +349,15 @@ class RateLimiter:
                 self._departed_at = left
         if self._others_left:
             self._others_left = [left for left in self._others_left if left + _GRACE_SECONDS > now]
+
+    def _sent_by(self, moment: float) -> int:
+        """How many of our requests still held were sent at ``moment`` or before (the oldest few)."""
+        count = 0
+        for held in self._own:
+            if held.sent > moment:
+                break
+            count += 1
+        return count
 
     def _alone(self) -> bool:
         """Whether the account's answers show no other client (after at least one answer)."""
