@@ -40,6 +40,7 @@ from functools import cached_property
 from typing import Any
 
 import requests
+import requests.auth
 import tenacity
 from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
@@ -233,11 +234,7 @@ class HubSpotTransport:
                 call.method, self.base_url + call.path, token, data, call.params
             )
         request = requests.Request(
-            call.method,
-            self.base_url + call.path,
-            headers={"Authorization": f"Bearer {token}"},
-            params=call.params,
-            json=call.body,
+            call.method, self.base_url + call.path, params=call.params, json=call.body, auth=_Bearer(token)
         )
         return self.session.prepare_request(request)
 
@@ -423,6 +420,18 @@ class HubSpotTransport:
             wait,
             exc,
         )
+
+
+class _Bearer(requests.auth.AuthBase):
+    """The bearer token as the request's auth, so that ``requests`` never puts ``~/.netrc``
+    credentials in its place (as the batch calls, prepared without it)."""
+
+    def __init__(self, token: str) -> None:
+        self._token = token
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._token}"
+        return request
 
 
 def _sleep(seconds: float) -> None:

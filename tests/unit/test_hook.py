@@ -501,3 +501,18 @@ def test_a_body_orjson_cannot_encode_exactly_goes_through_requests_json(
     with_null = {**INPUT, "associations": [{"to": {"id": None}, "types": []}]}
     hook.batch_create([with_null])
     assert requests_mock.last_request.json() == {"inputs": [with_null]}
+
+
+def test_netrc_credentials_never_replace_the_bearer_token(
+    connection: None, tmp_path: Any, monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker
+) -> None:
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine api.hubapi.com login someone password not-the-token\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    requests_mock.get(f"{BASE}/crm/v3/objects/tickets", json={"results": []})
+    requests_mock.post(READ_URL, json={"status": "COMPLETE", "results": []})
+    hook = make_hook()
+    assert hook.test_connection()[0]
+    hook.batch_read(["1"])
+    assert [r.headers["Authorization"] for r in requests_mock.request_history] == [f"Bearer {TOKEN}"] * 2
