@@ -10,9 +10,11 @@ arrives until one window later. A process lets a request go when it holds a slot
 
 * **its own slot, again**: when one of this process's requests has surely left the window (one
   window after it was sent, plus a margin, plus part of however much slower than the fastest its
-  answer was, since a slow answer may have been slow on its way in), that slot is this process's
-  to reuse for a short while. Processes that keep reusing their slots
-  keep their part of the account, burst for burst;
+  answer was, since a slow answer may have been slow on its way in; or sooner, when an answer's
+  ``Remaining`` shows that fewer requests were in the window than this process had answers for),
+  that slot is this process's to reuse for a short while (as long as it takes when no other client
+  shows up). Processes that keep reusing their slots keep their part of the account, burst for
+  burst;
 * **a free slot, adopted**: every answer's ``X-HubSpot-RateLimit-Remaining`` tells how many slots
   the account had free when the request arrived. Some of those are not free for long: slots that
   left the window within the grace period (``_GRACE_SECONDS``) are their owners' to reuse, and as
@@ -25,14 +27,15 @@ arrives until one window later. A process lets a request go when it holds a slot
   the others adopt its slots.
 * **a probe**: with nothing in flight, one request goes to look when a slot may have come free:
   another client's request left the window and its owner did not reuse it, or the last look found
-  room (when it found only a few free slots, each idle client looks only by chance, so that they
-  do not all go for the same slot).
+  room (when it found only a few free slots, each idle client looks only by chance, less likely
+  the older its view, so that they do not all go for the same slot).
 
 The budget is ``requests_per_window`` when configured (never more than the account's
 ``X-HubSpot-RateLimit-Max``), else learned from that header; 100, the smallest tier, until then.
 The first request of a process goes alone, so that a newcomer learns the account's state before it
-sends more. Answers without rate-limit headers leave the process on its own budget. A 429 pauses
-every thread of the process (:meth:`RateLimiter.pause`) and takes away every adopted slot.
+sends more; when the answers show no other client, the process then sends up to its budget.
+Answers without rate-limit headers leave the process on its own budget. A 429 pauses every thread
+of the process (:meth:`RateLimiter.pause`) and takes away every adopted slot.
 
 Plain Python, thread-safe, no Airflow import.
 """
