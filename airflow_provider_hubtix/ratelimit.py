@@ -150,8 +150,6 @@ class RateLimiter:
         self._paused_until = 0.0
         self._next_probe = 0.0
         self._tries_on_view = 0
-        self._others_in_view: int | None = None
-        """How many other clients' requests the latest answer showed (``None`` before any)."""
         self._random = random.Random()
         self._cond = threading.Condition()
 
@@ -283,7 +281,6 @@ class RateLimiter:
         # The model of the others runs on answer times: whatever the account counted had arrived by
         # the time its answer came back, which errs on the side of leaving them in the window longer.
         self._update_others(others, now)
-        self._others_in_view = others
         # Free: less the slots that just left the window or are about to (their owners' to reuse),
         # and as many as the others sent in the last round trip: they may be on their way now.
         settling = len(self._others_left) + sum(
@@ -366,9 +363,8 @@ class RateLimiter:
         return count
 
     def _alone(self) -> bool:
-        """Whether the latest answer showed no other client, and none is left in the model (the
-        model empties when the others' requests leave the window, before they are sent again)."""
-        return self._others_in_view == 0 and not self._others and not self._others_left
+        """Whether the account's answers show no other client (after at least one answer)."""
+        return self._newest_view > -math.inf and not self._others and not self._others_left
 
     def _holding(self) -> int:
         return len(self._own) + len(self._reusable)

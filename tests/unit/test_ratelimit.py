@@ -207,13 +207,3 @@ def test_idle_clients_look_for_the_last_free_slots_less_often_the_older_their_vi
     assert limiter.try_acquire() is None  # a chance of 2/98 and the dice said no
     clock.now += 0.5
     assert limiter.try_acquire() is None  # 0.015 would do for a fresh view, not for 2/98/2
-
-
-def test_the_others_leaving_the_window_does_not_make_the_account_ours() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(clock=clock)
-    (first,) = take_all(limiter)
-    clock.now += 0.1
-    limiter.release(first, headers(100, 9))  # 90 others' requests in the window
-    clock.now += 10.6  # theirs left the window; they may be about to send again
-    assert len(take_all(limiter)) <= 1  # one goes to look, not a burst to the budget
