@@ -363,7 +363,10 @@ class RateLimiter:
         return count
 
     def _alone(self) -> bool:
-        """Whether the account's answers show no other client (after at least one answer)."""
+        """Whether no other client's request is in the window, as far as the answers tell (after at
+        least one answer): also when theirs all left and they have not been seen sending again,
+        which lets a process take over the slots of clients that finished (and, now and then, burst
+        into a rollover just before the others reuse theirs)."""
         return self._newest_view > -math.inf and not self._others and not self._others_left
 
     def _holding(self) -> int:
