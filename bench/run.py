@@ -178,20 +178,13 @@ def scenario_shared(work: Path) -> None:
     n, rate, latency, processes = 10_000, 100, 200, 4
     trace = os.environ.get("HUBTIX_BENCH_TRACE")
     with sandbox(rate, latency, f"{trace}.server" if trace else None) as server:
-        clients = []
-        for p in range(processes):
-            inputs = work / f"shared-{p}.jsonl"
-            write_inputs(inputs, n, f"shared-{p}-{uuid.uuid4().hex[:6]}")
-            clients.append(
-                start_client(
-                    "create",
-                    server.url,
-                    inputs,
-                    work / f"shared-out-{p}",
-                    concurrency=16,
-                    trace=trace,
-                )
-            )
+        inputs = [work / f"shared-{p}.jsonl" for p in range(processes)]
+        for p, path in enumerate(inputs):  # all written before the first client starts
+            write_inputs(path, n, f"shared-{p}-{uuid.uuid4().hex[:6]}")
+        clients = [
+            start_client("create", server.url, path, work / f"shared-out-{p}", concurrency=16, trace=trace)
+            for p, path in enumerate(inputs)
+        ]
         results = [finish(c) for c in clients]
         figures = server_figures(server.stats(), rate, latency)
     figures["created"] = sum(r["ok"] for r in results)
