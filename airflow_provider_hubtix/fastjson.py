@@ -45,7 +45,7 @@ def loads(text: str | bytes) -> Any:
     # operand as an integer, and formats then drops a TypeError on every call (~2,000 instructions).
     if data.translate(_DIGITS_AS_ZEROS).find(_LONG_DIGITS) < 0:
         try:
-            return orjson.loads(text)
+            return orjson.loads(data)  # the bytes already made: orjson would encode a str again
         except orjson.JSONDecodeError:
             pass
     return json.loads(text)

@@ -387,7 +387,7 @@ class RateLimiter:
         if self._in_flight or now < self._next_probe:
             return False
         expected_free = (self._account_max or self.budget) - self._holding()
-        if not self._others and not self._others_left:
+        if not self._others and not self._others_left:  # (after an answer, :meth:`_alone` sends first)
             return expected_free >= 1
         if self._departed_at is not None and now >= self._departed_at + _GRACE_SECONDS:
             return True

@@ -35,17 +35,19 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 WINDOW_S = 10.0
+TRACE = os.environ.get("HUBTIX_BENCH_TRACE")
+"""Where the ceiling and shared scenarios write the clients' traces (``.server``: the sandbox's)."""
 
 
 class Sandbox:
     """A sandbox process (``bench/sandbox_server.py``) and its stats."""
 
-    def __init__(self, rate: int | None, latency_ms: int, arrivals: str | None = None) -> None:
+    def __init__(self, rate: int | None, latency_ms: int, trace: str | None = None) -> None:
         command = [PYTHON, str(HERE / "sandbox_server.py"), "--latency-ms", str(latency_ms)]
         if rate:
             command += ["--rate", str(rate)]
-        if arrivals:
-            command += ["--arrivals", arrivals]
+        if trace:  # the sandbox's log of counted requests, beside the clients' trace
+            command += ["--arrivals", f"{trace}.server"]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline().strip()
@@ -73,9 +75,9 @@ class Sandbox:
 
 
 @contextmanager
-def sandbox(rate: int | None = None, latency_ms: int = 0, arrivals: str | None = None) -> Iterator[Sandbox]:
-    """Start a sandbox process for one scenario (``arrivals``: where it logs each counted request)."""
-    server = Sandbox(rate, latency_ms, arrivals)
+def sandbox(rate: int | None = None, latency_ms: int = 0, trace: str | None = None) -> Iterator[Sandbox]:
+    """Start a sandbox process for one scenario (``trace``: see :data:`TRACE`)."""
+    server = Sandbox(rate, latency_ms, trace)
     try:
         yield server
     finally:
@@ -153,10 +155,9 @@ def scenario_ceiling(work: Path) -> None:
     n, rate, latency = 20_000, 100, 200
     inputs = work / "ceiling.jsonl"
     write_inputs(inputs, n, f"ceil-{uuid.uuid4().hex[:6]}")
-    trace = os.environ.get("HUBTIX_BENCH_TRACE")
-    with sandbox(rate, latency, f"{trace}.server" if trace else None) as server:
+    with sandbox(rate, latency, TRACE) as server:
         ours = finish(
-            start_client("create", server.url, inputs, work / "ceiling-out", concurrency=64, trace=trace)
+            start_client("create", server.url, inputs, work / "ceiling-out", concurrency=64, trace=TRACE)
         )
         ours.update(server_figures(server.stats(), rate, latency))
     ours["cpu_us_per_ticket"] = ours["cpu_s"] / n * 1e6
@@ -176,13 +177,12 @@ def scenario_ceiling(work: Path) -> None:
 def scenario_shared(work: Path) -> None:
     """4 processes × 10,000 creates sharing one 100/10 s budget."""
     n, rate, latency, processes = 10_000, 100, 200, 4
-    trace = os.environ.get("HUBTIX_BENCH_TRACE")
-    with sandbox(rate, latency, f"{trace}.server" if trace else None) as server:
+    with sandbox(rate, latency, TRACE) as server:
         inputs = [work / f"shared-{p}.jsonl" for p in range(processes)]
         for p, path in enumerate(inputs):  # all written before the first client starts
             write_inputs(path, n, f"shared-{p}-{uuid.uuid4().hex[:6]}")
         clients = [
-            start_client("create", server.url, path, work / f"shared-out-{p}", concurrency=16, trace=trace)
+            start_client("create", server.url, path, work / f"shared-out-{p}", concurrency=16, trace=TRACE)
             for p, path in enumerate(inputs)
         ]
         results = [finish(c) for c in clients]

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from tests.connection_form import EXTRA_FIELDS
+
 pytestmark = pytest.mark.e2e
 
 
@@ -25,13 +27,6 @@ def test_hook_meta_shows_relabelled_hidden_and_extra_fields(
     assert fields["host"]["placeholder"] == "https://api.hubapi.com"
     assert fields["login"]["hidden"] and fields["port"]["hidden"]
     extras = hubspot["extra_fields"]
-    assert list(extras) == [
-        "api_version",
-        "requests_per_10s",
-        "timeout",
-        "client_id",
-        "client_secret",
-        "refresh_token",
-    ]
+    assert list(extras) == list(EXTRA_FIELDS)
     assert extras["api_version"]["schema"]["enum"] == ["v3", "2026-03"]
     assert extras["client_secret"]["schema"]["format"] == "password"

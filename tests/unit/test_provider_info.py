@@ -11,6 +11,7 @@ import jsonschema
 
 from airflow_provider_hubtix.get_provider_info import get_provider_info
 from airflow_provider_hubtix.hooks.tickets import HubSpotTicketsHook
+from tests.connection_form import EXTRA_FIELDS
 
 
 def test_provider_info_is_valid_for_airflow() -> None:
@@ -25,14 +26,7 @@ def test_provider_info_is_valid_for_airflow() -> None:
     assert hubspot["connection-type"] == "hubspot"
     module, _, name = hubspot["hook-class-name"].rpartition(".")
     assert getattr(importlib.import_module(module), name) is HubSpotTicketsHook
-    assert set(hubspot["conn-fields"]) == {
-        "api_version",
-        "requests_per_10s",
-        "timeout",
-        "client_id",
-        "client_secret",
-        "refresh_token",
-    }
+    assert set(hubspot["conn-fields"]) == set(EXTRA_FIELDS)
     assert hubspot["ui-field-behaviour"]["relabeling"]["password"] == "Access token"
 
 

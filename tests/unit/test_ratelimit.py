@@ -25,6 +25,17 @@ def headers(maximum: int, remaining: int) -> dict[str, str]:
     }
 
 
+def answered_first(remaining: int, *, after: float = 0.0) -> tuple[FakeClock, RateLimiter, Permit]:
+    """A new limiter whose first request (which goes alone) got its answer ``after`` seconds later,
+    showing ``remaining`` of 100 slots free."""
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    (first,) = take_all(limiter)
+    clock.now += after
+    limiter.release(first, headers(100, remaining))
+    return clock, limiter, first
+
+
 def take_all(limiter: RateLimiter) -> list[Permit]:
     """Every request the limiter lets go right now."""
     permits = []
@@ -44,10 +55,7 @@ def test_alone_the_first_request_goes_alone_then_the_whole_budget() -> None:
 
 
 def test_own_slots_are_reused_once_they_leave_the_window() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(clock=clock)
-    (first,) = take_all(limiter)
-    limiter.release(first, headers(100, 99))
+    clock, limiter, _ = answered_first(99)
     permits = take_all(limiter)
     for permit in permits:
         limiter.release(permit, headers(100, 0))
@@ -110,11 +118,7 @@ def test_sharing_an_account_with_busy_clients_splits_what_is_free_between_the_se
 
 
 def test_slots_that_others_just_freed_are_theirs_to_reuse_first() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(clock=clock)
-    (first,) = take_all(limiter)
-    clock.now += 0.1
-    limiter.release(first, headers(100, 9))  # others hold 90 slots, we hold 1: our share is none
+    clock, limiter, _ = answered_first(9, after=0.1)  # others hold 90 slots, we hold 1: our share is none
     assert take_all(limiter) == []
     clock.now += 10.1  # their requests leave the window: the owners may reuse them for a while
     probe = limiter.try_acquire()
@@ -166,11 +170,7 @@ def test_pause_holds_requests(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 def test_slots_the_account_shows_as_left_are_reused_before_our_own_reckoning() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(clock=clock)
-    (first,) = take_all(limiter)
-    clock.now += 0.2
-    limiter.release(first, headers(100, 99))
+    clock, limiter, first = answered_first(99, after=0.2)
     permits = take_all(limiter)
     for used, permit in enumerate(permits, start=2):  # slow answers: kept a while past the window
         clock.now += 0.01
@@ -184,10 +184,7 @@ def test_slots_the_account_shows_as_left_are_reused_before_our_own_reckoning() -
 
 
 def test_alone_own_slots_wait_for_a_free_thread_as_long_as_it_takes() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(clock=clock)
-    (first,) = take_all(limiter)
-    limiter.release(first, headers(100, 99))
+    clock, limiter, _ = answered_first(99)
     for permit in take_all(limiter):
         limiter.release(permit, headers(100, 100 - permit.counted_before - 1))
     clock.now += 12.0  # every thread was busy elsewhere for well over the grace period
@@ -196,11 +193,7 @@ def test_alone_own_slots_wait_for_a_free_thread_as_long_as_it_takes() -> None:
 
 
 def test_idle_clients_look_for_the_last_free_slots_less_often_the_older_their_view() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(clock=clock)
-    (first,) = take_all(limiter)
-    clock.now += 0.2
-    limiter.release(first, headers(100, 2))  # 97 others' requests, two slots free: 98 clients or so
+    clock, limiter, _ = answered_first(2, after=0.2)  # 97 others' requests, two free: 98 clients or so
     rolls = iter([0.5, 0.015])
     limiter._random.random = lambda: next(rolls)  # type: ignore[method-assign]
     clock.now += 0.5
