@@ -22,13 +22,15 @@ arrives until one window later. A process lets a request go when it holds a slot
   keeps a model of the other clients' requests, from the same headers, to tell both: it dates them
   by our answers' arrival, which errs on the side of keeping them in the window). What remains is
   split equally between the clients sending now, the others counted as clients of this one's
-  concurrency, and each takes half of its part per answer, within a round trip of the answer,
-  because the others act on views as old as ours. When a process finishes, it stops sending and
-  the others adopt its slots.
+  concurrency, and each takes half of its part per answer (rounded up or down by chance, so that
+  a last free slot is not always left to nobody; at least one when nobody else is sending), within
+  a round trip of the answer, because the others act on views as old as ours. When a process
+  finishes, it stops sending and the others adopt its slots.
 * **a probe**: with nothing in flight, one request goes to look when a slot may have come free:
   another client's request left the window and its owner did not reuse it, or the last look found
-  room (when it found only a few free slots, each idle client looks only by chance, less likely
-  the older its view, so that they do not all go for the same slot).
+  room. When it found only a few free slots, each idle client looks only by chance, so that they
+  do not all go for the same slot; and only within a grace period of that look if the others had
+  just sent as many requests as were free (they have taken them by then).
 
 The budget is ``requests_per_window`` when configured (never more than the account's
 ``X-HubSpot-RateLimit-Max``), else learned from that header; 100, the smallest tier, until then.
@@ -149,7 +151,8 @@ class RateLimiter:
         self._fastest = math.inf
         self._paused_until = 0.0
         self._next_probe = 0.0
-        self._tries_on_view = 0
+        self._unclaimed = 0
+        """Free slots at the last look beyond as many as the others sent in the round trip before."""
         self._random = random.Random()
         self._cond = threading.Condition()
 
@@ -297,12 +300,15 @@ class RateLimiter:
         # others as clients of our own concurrency.
         senders = math.ceil(arriving / self._concurrency)
         share = _ADOPT_FRACTION / (1 + senders) if others else 1.0
-        self._adoptable = round(free * share) - _count_after(self._adopted, seen_at)
+        adopt = self._round_by_chance(free * share)
+        if free >= 1 and not senders:  # nobody else is sending: a last free slot is not split away
+            adopt = max(adopt, 1)
+        self._adoptable = adopt - _count_after(self._adopted, seen_at)
         # With others about, the view grows stale within a round trip.
         self._adoptable_until = now + self._round_trip if others else math.inf
         self._last_view_at = now
         self._last_remaining = remaining
-        self._tries_on_view = 0
+        self._unclaimed = remaining - arriving
         self._departed_at = None
 
     def _confirm_departures(self, seen_at: float, in_window: int, now: float) -> None:
@@ -394,15 +400,23 @@ class RateLimiter:
         if self._last_remaining <= 0:  # full at our last look: wait for something to leave
             return now >= self._last_view_at + self._window
         if self._last_remaining < _PROBE_ROOM:
-            # A few slots were free: so many idle clients may look for them that each one looks
-            # once per grace period with a chance of slots per client, smaller with every try on
-            # the same view (the longer ago it was, the likelier another client took them).
+            # A few slots were free. If the others had just sent as many, they have taken them
+            # within a grace period; else they stay free until someone looks. So many idle clients
+            # may look for them that each one looks once per grace period with a chance of slots
+            # per client.
+            if self._unclaimed < 1 and now > self._last_view_at + _GRACE_SECONDS:
+                return False
             self._next_probe = now + _GRACE_SECONDS
-            self._tries_on_view += 1
             clients = 1 + math.ceil(len(self._others) / max(self._holding(), 1))
-            if self._random.random() >= self._last_remaining / (clients * self._tries_on_view):
+            if self._random.random() >= self._last_remaining / clients:
                 return False
         return expected_free - len(self._others) - len(self._others_left) >= 1
+
+    def _round_by_chance(self, value: float) -> int:
+        """``value`` (if positive) rounded down or up, up with a chance of its fraction: what each
+        client adopts is then right on average, and a last free slot is not always left out."""
+        whole = math.floor(max(value, 0.0))
+        return whole + (self._random.random() < max(value, 0.0) - whole)
 
     def _wait_seconds(self, now: float) -> float:
         events = [self._paused_until, self._next_probe, self._last_view_at + self._window]

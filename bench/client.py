@@ -49,7 +49,7 @@ def _trace_rate_limiter(path: str) -> None:
         due = probe_due(self, now)
         if due:
             state = {"probe": now, "pid": os.getpid(), "view_remaining": self._last_remaining}
-            state.update(view_age=now - self._last_view_at, tries=self._tries_on_view)
+            state.update(view_age=now - self._last_view_at, unclaimed=self._unclaimed)
             out.write(json.dumps(state) + "\n")
         return due
 

@@ -99,7 +99,7 @@ def report(path: Path, window: float = 10.0) -> None:
                 if not answer["counted"]:
                     print(
                         f"  429 was a probe: view {probe['view_age']:.2f} s old, Remaining "
-                        f"{probe['view_remaining']}, try {probe['tries']}"
+                        f"{probe['view_remaining']}, unclaimed {probe['unclaimed']}"
                     )
         print(f"probes: {len(probes)}, {dict(outcome)}")
     if pauses:

@@ -192,11 +192,49 @@ def test_alone_own_slots_wait_for_a_free_thread_as_long_as_it_takes() -> None:
     assert len(reused) == 100 and all(permit.reused for permit in reused)
 
 
-def test_idle_clients_look_for_the_last_free_slots_less_often_the_older_their_view() -> None:
-    clock, limiter, _ = answered_first(2, after=0.2)  # 97 others' requests, two free: 98 clients or so
-    rolls = iter([0.5, 0.015])
-    limiter._random.random = lambda: next(rolls)  # type: ignore[method-assign]
-    clock.now += 0.5
-    assert limiter.try_acquire() is None  # a chance of 2/98 and the dice said no
-    clock.now += 0.5
-    assert limiter.try_acquire() is None  # 0.015 would do for a fresh view, not for 2/98/2
+def test_idle_clients_look_for_a_few_free_slots_by_chance_and_only_while_the_senders_may_not_have() -> None:
+    # The others' 97 requests had just arrived, two slots were free: sending as they are, the others
+    # take them within a grace period. Until then each idle client looks with a chance of 2 in 98.
+    clock, limiter, _ = answered_first(2, after=0.2)
+    dice = [0.5]
+    limiter._random.random = lambda: dice[0]  # type: ignore[method-assign]
+    clock.now += 0.2
+    assert limiter.try_acquire() is None  # the dice said no
+    clock.now += 0.4
+    dice[0] = 0.0
+    assert limiter.try_acquire() is None  # the dice would say yes, but the view is too old
+    clock, limiter, _ = answered_first(2, after=0.2)
+    limiter._random.random = lambda: 0.0  # type: ignore[method-assign]
+    clock.now += 0.2
+    assert limiter.try_acquire() is not None
+
+
+def test_idle_clients_keep_looking_for_the_last_free_slots_once_the_others_stopped_sending() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock)
+    dice = [0.99]  # rounds down, says no
+    limiter._random.random = lambda: dice[0]  # type: ignore[method-assign]
+    (first,) = take_all(limiter)
+    clock.now += 0.2
+    limiter.release(first, headers(100, 60))  # 39 others' requests
+    a, b = take_all(limiter)  # 2.6 of the 21 free, rounded down
+    clock.now += 0.2
+    limiter.release(a, headers(100, 3))  # 56 more of theirs, just sent
+    clock.now += 1.0
+    limiter.release(b, headers(100, 3))  # a round trip later, no more: they stopped sending
+    clock.now += 2.0  # what this view let us adopt lapsed unused
+    assert limiter.try_acquire() is None  # a chance of 3 in 33 and the dice said no
+    clock.now += 0.4
+    dice[0] = 0.0
+    probe = limiter.try_acquire()
+    assert probe is not None and not probe.reused
+
+
+def test_what_is_adopted_is_rounded_up_or_down_by_chance() -> None:
+    # As in the busy-clients case, with one request of theirs fewer and one slot more free: 26 free
+    # but for theirs on the way, a quarter of it is 6.5, so 7 with a chance of one half.
+    for roll, adopted in ((0.4, 7), (0.6, 6)):
+        clock = FakeClock()
+        limiter = RateLimiter(concurrency=16, clock=clock)
+        limiter._random.random = lambda roll=roll: roll  # type: ignore[method-assign]
+        assert shared_account(limiter, clock, others=34, remaining=41) == adopted
