@@ -99,3 +99,35 @@ def test_dumps_bytes_is_compact_json_or_left_to_the_json_module() -> None:
     assert data is not None and json.loads(data) == body and b" " not in data
     unsure: list[Any] = [{"a": None}, {"a": float("nan")}, {"a": 2**70}, {1: "a"}, {"a": _Point(1)}]
     assert [dumps_bytes(value) for value in unsure] == [None] * len(unsure)
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"note": "send an e-mail to re-open it"},
+        {"external_id": "cpu-a1b2ce-17", "other": "cpu-a1b23e-17", "third": "cpu-12.5e-3"},
+        {"text": "code-e-5", "list": ["re-e-open", "x-e-", "3e-5", "-3e-5", "e-1"]},
+        ["e-", "-e-", "E-5", ",-e-", "[e-"],
+    ],
+)
+def test_dumps_line_keeps_orjson_for_text_with_e_minus(value: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    expected = (_STDLIB_LINE.encode(value) + "\n").encode()
+    monkeypatch.setattr("airflow_provider_hubtix.fastjson._LINE_ENCODER", None)  # json's path would fail
+    assert dumps_line(value) == expected
+
+
+@pytest.mark.parametrize(
+    "value",
+    [
+        1.5e-7,
+        -1.5e-7,
+        1e-05,
+        [1e-05, 2.5e-9],
+        {"small": 1.5e-7, "text": "e-mail"},
+        {"tiny": -1e-300, "n": 0.00012},
+        {"a": [1, {"b": 1.234e-5}]},
+        [-1.5e-7, 1e-300, "e-mail", 2.5e-9],
+    ],
+)
+def test_dumps_line_of_small_floats_equals_the_json_modules(value: Any) -> None:
+    assert dumps_line(value) == (_STDLIB_LINE.encode(value) + "\n").encode()
