@@ -44,6 +44,7 @@ Plain Python, thread-safe, no Airflow import.
 
 from __future__ import annotations
 
+import itertools
 import math
 import random
 import threading
@@ -250,7 +251,8 @@ class RateLimiter:
             self._advance(now)
             if self._reusable:
                 return _MIN_PAUSE_SECONDS
-            candidates = [self._own[0].leaves] if self._own else []
+            own = self._soonest_own_departure()
+            candidates = [] if own is None else [own]
             if self._others:
                 candidates.append(self._others[0] + _GRACE_SECONDS)
             soonest = min(candidates, default=now) - now
@@ -342,12 +344,15 @@ class RateLimiter:
         for sends in (self._reused, self._adopted):
             while sends and sends[0] <= horizon:
                 sends.popleft()
-        while self._own and self._own[0].leaves <= now:
-            # Ours to reuse for half the grace period others grant us: their clocks of our slot start
-            # when they notice it left, which is a little later or a little earlier than ours.
-            gone = self._own.popleft()
-            gone.active = False
-            self._reusable.append(gone.leaves + _GRACE_SECONDS / 2)
+        if self._own and self._own[0].sent <= horizon:
+            # Not only the oldest: a slower answer keeps its slot longer than later ones.
+            gone = [held for held in self._oldest_own(horizon) if held.leaves <= now]
+            for held in gone:
+                # Ours to reuse for half the grace period others grant us: their clocks of our slot
+                # start when they notice it left, which is a little later or earlier than ours.
+                self._own.remove(held)
+                held.active = False
+                self._reusable.append(held.leaves + _GRACE_SECONDS / 2)
         if self._reusable and (self._others or self._others_left) and min(self._reusable) <= now:
             # Alone, slots stay ours however long they wait for a free thread.
             self._reusable = deque(until for until in self._reusable if until > now)
@@ -359,14 +364,20 @@ class RateLimiter:
         if self._others_left:
             self._others_left = [left for left in self._others_left if left + _GRACE_SECONDS > now]
 
+    def _oldest_own(self, sent_by: float) -> list[_Held]:
+        """Our requests still held that were sent at ``sent_by`` or before (in the order sent)."""
+        return list(itertools.takewhile(lambda held: held.sent <= sent_by, self._own))
+
+    def _soonest_own_departure(self) -> float | None:
+        """When the first of our requests in the window leaves it: one of the oldest few, since
+        none leaves later than the oldest one plus the most a slow answer adds."""
+        if not self._own:
+            return None
+        return min(held.leaves for held in self._oldest_own(self._own[0].sent + _MAX_LATE_ARRIVAL_SECONDS))
+
     def _sent_by(self, moment: float) -> int:
         """How many of our requests still held were sent at ``moment`` or before (the oldest few)."""
-        count = 0
-        for held in self._own:
-            if held.sent > moment:
-                break
-            count += 1
-        return count
+        return len(self._oldest_own(moment))
 
     def _alone(self) -> bool:
         """Whether no other client's request is in the window, as far as the answers tell (after at
@@ -422,8 +433,9 @@ class RateLimiter:
         events = [self._paused_until, self._next_probe, self._last_view_at + self._window]
         if self._departed_at is not None:
             events.append(self._departed_at + _GRACE_SECONDS)
-        if self._own:
-            events.append(self._own[0].leaves)
+        own = self._soonest_own_departure()
+        if own is not None:
+            events.append(own)
         if self._others_left:
             events.append(min(self._others_left) + _GRACE_SECONDS)
         if self._others:

@@ -157,7 +157,9 @@ def scenario_ceiling(work: Path) -> None:
     write_inputs(inputs, n, f"ceil-{uuid.uuid4().hex[:6]}")
     with sandbox(rate, latency, TRACE) as server:
         ours = finish(
-            start_client("create", server.url, inputs, work / "ceiling-out", concurrency=64, trace=TRACE)
+            start_client(
+                "create", server.url, inputs, work / "ceiling-out", concurrency=rate, trace=TRACE
+            )  # max_concurrency = the budget: a whole window goes out within one round trip
         )
         ours.update(server_figures(server.stats(), rate, latency))
     ours["cpu_us_per_ticket"] = ours["cpu_s"] / n * 1e6
