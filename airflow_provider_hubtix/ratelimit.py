@@ -426,8 +426,9 @@ class RateLimiter:
     def _round_by_chance(self, value: float) -> int:
         """``value`` (if positive) rounded down or up, up with a chance of its fraction: what each
         client adopts is then right on average, and a last free slot is not always left out."""
-        whole = math.floor(max(value, 0.0))
-        return whole + (self._random.random() < max(value, 0.0) - whole)
+        value = max(value, 0.0)
+        whole = math.floor(value)
+        return whole + (self._random.random() < value - whole)
 
     def _wait_seconds(self, now: float) -> float:
         events = [self._paused_until, self._next_probe, self._last_view_at + self._window]

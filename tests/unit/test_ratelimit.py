@@ -67,6 +67,17 @@ def test_own_slots_are_reused_once_they_leave_the_window() -> None:
     assert len(reused) == 100 and all(permit.reused for permit in reused)
 
 
+def test_a_slot_leaves_the_window_in_its_own_time_not_after_an_older_slower_one() -> None:
+    clock, limiter, _ = answered_first(99)  # answered at once: the fastest answer
+    slow, *quick = take_all(limiter)
+    for permit in quick:
+        limiter.release(permit, headers(100, 100 - permit.counted_before - 1))
+    clock.now += 0.3  # this answer took longer: it may have arrived later, its slot stays longer
+    limiter.release(slow, headers(100, 100 - slow.counted_before - 1))
+    clock.now = 1010.2  # past a window and the margin for the quick ones, not for the slow one
+    assert len(take_all(limiter)) == 99
+
+
 def test_budget_is_learned_from_headers_unless_configured_and_never_above_the_account() -> None:
     learned = RateLimiter()
     learned.release(learned.acquire(), headers(190, 189))
