@@ -229,8 +229,7 @@ class RateLimiter:
                     held.answered = now
             if not counted:
                 if held is not None:
-                    self._own.remove(held)
-                    held.active = False
+                    self._take_out(held)
                 sends = self._reused if permit.reused else self._adopted
                 if permit.sent_at in sends:
                     sends.remove(permit.sent_at)
@@ -325,9 +324,7 @@ class RateLimiter:
             return  # a quick way out: not even every answered one could be beyond the count
         answered = [held for held in self._own if held.answered < seen_at]
         for held in answered[: max(len(answered) - in_window, 0)]:
-            self._own.remove(held)
-            held.active = False
-            self._reusable.append(now + _GRACE_SECONDS / 2)
+            self._give_back(held, left_at=now)
 
     def _update_others(self, others: int, now: float) -> None:
         """Make the model of the other clients' requests agree with what the account showed."""
@@ -346,13 +343,8 @@ class RateLimiter:
                 sends.popleft()
         if self._own and self._own[0].sent <= horizon:
             # Not only the oldest: a slower answer keeps its slot longer than later ones.
-            gone = [held for held in self._oldest_own(horizon) if held.leaves <= now]
-            for held in gone:
-                # Ours to reuse for half the grace period others grant us: their clocks of our slot
-                # start when they notice it left, which is a little later or earlier than ours.
-                self._own.remove(held)
-                held.active = False
-                self._reusable.append(held.leaves + _GRACE_SECONDS / 2)
+            for held in [held for held in self._oldest_own(horizon) if held.leaves <= now]:
+                self._give_back(held, left_at=held.leaves)
         if self._reusable and (self._others or self._others_left) and min(self._reusable) <= now:
             # Alone, slots stay ours however long they wait for a free thread.
             self._reusable = deque(until for until in self._reusable if until > now)
@@ -363,6 +355,18 @@ class RateLimiter:
                 self._departed_at = left
         if self._others_left:
             self._others_left = [left for left in self._others_left if left + _GRACE_SECONDS > now]
+
+    def _take_out(self, held: _Held) -> None:
+        """Take one of our requests out of the window (its permit then holds no slot)."""
+        self._own.remove(held)
+        held.active = False
+
+    def _give_back(self, held: _Held, *, left_at: float) -> None:
+        """One of our requests left the window at ``left_at``: its slot is ours to reuse for half
+        the grace period others grant us (their clocks of our slot start when they notice it left,
+        which is a little later or earlier than ours)."""
+        self._take_out(held)
+        self._reusable.append(left_at + _GRACE_SECONDS / 2)
 
     def _oldest_own(self, sent_by: float) -> list[_Held]:
         """Our requests still held that were sent at ``sent_by`` or before (in the order sent)."""

@@ -25,11 +25,20 @@ def headers(maximum: int, remaining: int) -> dict[str, str]:
     }
 
 
-def answered_first(remaining: int, *, after: float = 0.0) -> tuple[FakeClock, RateLimiter, Permit]:
+def load_dice(limiter: RateLimiter, roll: float) -> None:
+    """Make every random roll of ``limiter`` come out as ``roll`` (until loaded again)."""
+    limiter._random.random = lambda: roll  # type: ignore[method-assign]
+
+
+def answered_first(
+    remaining: int, *, after: float = 0.0, roll: float | None = None
+) -> tuple[FakeClock, RateLimiter, Permit]:
     """A new limiter whose first request (which goes alone) got its answer ``after`` seconds later,
-    showing ``remaining`` of 100 slots free."""
+    showing ``remaining`` of 100 slots free (with its dice loaded to ``roll`` from the start)."""
     clock = FakeClock()
     limiter = RateLimiter(clock=clock)
+    if roll is not None:
+        load_dice(limiter, roll)
     (first,) = take_all(limiter)
     clock.now += after
     limiter.release(first, headers(100, remaining))
@@ -207,27 +216,20 @@ def test_idle_clients_look_for_a_few_free_slots_by_chance_and_only_while_the_sen
     # The others' 97 requests had just arrived, two slots were free: sending as they are, the others
     # take them within a grace period. Until then each idle client looks with a chance of 2 in 98.
     clock, limiter, _ = answered_first(2, after=0.2)
-    dice = [0.5]
-    limiter._random.random = lambda: dice[0]  # type: ignore[method-assign]
+    load_dice(limiter, 0.5)
     clock.now += 0.2
     assert limiter.try_acquire() is None  # the dice said no
     clock.now += 0.4
-    dice[0] = 0.0
+    load_dice(limiter, 0.0)
     assert limiter.try_acquire() is None  # the dice would say yes, but the view is too old
     clock, limiter, _ = answered_first(2, after=0.2)
-    limiter._random.random = lambda: 0.0  # type: ignore[method-assign]
+    load_dice(limiter, 0.0)
     clock.now += 0.2
     assert limiter.try_acquire() is not None
 
 
 def test_idle_clients_keep_looking_for_the_last_free_slots_once_the_others_stopped_sending() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(clock=clock)
-    dice = [0.99]  # rounds down, says no
-    limiter._random.random = lambda: dice[0]  # type: ignore[method-assign]
-    (first,) = take_all(limiter)
-    clock.now += 0.2
-    limiter.release(first, headers(100, 60))  # 39 others' requests
+    clock, limiter, _ = answered_first(60, after=0.2, roll=0.99)  # 39 others'; dice: down, no
     a, b = take_all(limiter)  # 2.6 of the 21 free, rounded down
     clock.now += 0.2
     limiter.release(a, headers(100, 3))  # 56 more of theirs, just sent
@@ -236,7 +238,7 @@ def test_idle_clients_keep_looking_for_the_last_free_slots_once_the_others_stopp
     clock.now += 2.0  # what this view let us adopt lapsed unused
     assert limiter.try_acquire() is None  # a chance of 3 in 33 and the dice said no
     clock.now += 0.4
-    dice[0] = 0.0
+    load_dice(limiter, 0.0)
     probe = limiter.try_acquire()
     assert probe is not None and not probe.reused
 
@@ -247,5 +249,5 @@ def test_what_is_adopted_is_rounded_up_or_down_by_chance() -> None:
     for roll, adopted in ((0.4, 7), (0.6, 6)):
         clock = FakeClock()
         limiter = RateLimiter(concurrency=16, clock=clock)
-        limiter._random.random = lambda roll=roll: roll  # type: ignore[method-assign]
+        load_dice(limiter, roll)
         assert shared_account(limiter, clock, others=34, remaining=41) == adopted
