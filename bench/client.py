@@ -1,7 +1,7 @@
 """One benchmark client process: runs an operator (or HubSpot's SDK loop) and prints its figures.
 
-Run by ``bench/run.py``; prints one JSON line: wall seconds, client CPU seconds, peak RSS (MiB),
-created/read/failed counts.
+Run by ``bench/run.py``; prints one JSON line: wall seconds, when it started (monotonic clock),
+client CPU seconds, peak RSS (MiB), created/read/failed counts.
 """
 
 from __future__ import annotations
@@ -37,6 +37,7 @@ def _trace_rate_limiter(path: str) -> None:
         remaining = headers.get("X-HubSpot-RateLimit-Remaining") if headers is not None else None
         state = {"t": time.time(), "pid": os.getpid(), "sent": permit.sent_at, "remaining": remaining}
         state.update(held=self.held, counted=counted, reused=permit.reused, adoptable=self._adoptable)
+        state.update(others=len(self._others), others_left=len(self._others_left), unclaimed=self._unclaimed)
         out.write(json.dumps(state) + "\n")
         out.flush()
 
@@ -137,12 +138,14 @@ def main() -> None:
         if args.trace:
             _trace_rate_limiter(args.trace)
     before = resource.getrusage(resource.RUSAGE_SELF)
+    started_at = time.monotonic()  # the sandbox's clock too: run.py compares it with its first request
     start = time.perf_counter()
     figures = _run_sdk(args) if args.mode == "sdk-create" else _run_operator(args)
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_SELF)
     figures.update(
         wall_s=wall,
+        started_at=started_at,
         cpu_s=(after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime),
         peak_rss_mib=after.ru_maxrss / 1024,
     )

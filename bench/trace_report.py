@@ -4,11 +4,13 @@
     .venv/bin/python bench/trace_report.py /tmp/t.jsonl
 
 ``/tmp/t.jsonl`` holds each client's line per answer (``sent`` on the monotonic clock, the
-``Remaining`` it saw, whether it went on a reused slot) and ``/tmp/t.jsonl.server`` the sandbox's
-line per counted request (monotonic arrival, allowed, ``Remaining``). Each answer is matched to the
-earliest unmatched arrival after its send with the same verdict and ``Remaining``. Printed: the
-span, requests per second of the span, the delay from send to arrival, and every 429 with what the
-client did (reuse or adopt) and how many requests of each client were in the window then.
+``Remaining`` it saw, whether it went on a reused slot, its model of the other clients) and per
+probe, and ``/tmp/t.jsonl.server`` the sandbox's line per counted request (monotonic arrival,
+allowed, ``Remaining``). Each answer is matched to the earliest unmatched arrival after its send
+with the same verdict and ``Remaining``. Printed: the span, requests per second of the span, the
+delay from send to arrival, every 429 with what the client did (reuse or adopt) and how many
+requests of each client were in the window then, and the probes' outcomes by what the prober's last
+view showed (judge a change to probing by these over many runs: one run has only a few).
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import sys
 from collections import Counter, defaultdict
 from pathlib import Path
 from typing import Any
+
+from airflow_provider_hubtix.ratelimit import _GRACE_SECONDS, _PROBE_ROOM
 
 
 def _load(path: Path) -> list[dict[str, Any]]:
@@ -48,6 +52,18 @@ def _quantiles(values: list[float]) -> str:
     cuts = statistics.quantiles(values, n=20)
     median, p95, worst = (1000 * v for v in (statistics.median(values), cuts[18], max(values)))
     return f"median {median:.0f} ms, p95 {p95:.0f} ms, max {worst:.0f} ms"
+
+
+def _probe_kind(probe: dict[str, Any]) -> str:
+    """What the prober's last view showed: the rate limiter's cases for probing."""
+    remaining, unclaimed = probe["view_remaining"], probe["unclaimed"]
+    if remaining <= 0:
+        return "full"
+    if remaining >= _PROBE_ROOM:
+        return "room"
+    if unclaimed >= 1:
+        return "few free, unclaimed"
+    return "few free, others sending, " + ("within grace" if probe["view_age"] <= _GRACE_SECONDS else "later")
 
 
 def report(path: Path, window: float = 10.0) -> None:
@@ -91,17 +107,19 @@ def report(path: Path, window: float = 10.0) -> None:
         )
     probes = {(p["pid"], p["probe"]): p for p in lines if "probe" in p}
     if probes:
-        outcome = Counter()
+        outcome: Counter[tuple[str, str]] = Counter()
         for answer in answers:
             probe = probes.get((answer["pid"], answer["sent"]))
             if probe is not None:
-                outcome["429" if not answer["counted"] else "ok"] += 1
+                outcome[(_probe_kind(probe), "429" if not answer["counted"] else "ok")] += 1
                 if not answer["counted"]:
                     print(
                         f"  429 was a probe: view {probe['view_age']:.2f} s old, Remaining "
                         f"{probe['view_remaining']}, unclaimed {probe['unclaimed']}"
                     )
-        print(f"probes: {len(probes)}, {dict(outcome)}")
+        print(f"probes: {len(probes)}, by what the last view showed:")
+        for kind in sorted({kind for kind, _ in outcome}):
+            print(f"  {kind}: {outcome[(kind, 'ok')]} ok, {outcome[(kind, '429')]} 429s")
     if pauses:
         print(f"pauses: {len(pauses)}, longest {max(p['pause'] for p in pauses):.2f} s")
 
