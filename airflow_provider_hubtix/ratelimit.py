@@ -30,7 +30,9 @@ arrives until one window later. A process lets a request go when it holds a slot
   another client's request left the window and its owner did not reuse it, or the last look found
   room. When it found only a few free slots, each idle client looks only by chance, so that they
   do not all go for the same slot; and only within a grace period of that look if the others had
-  just sent as many requests as were free (they have taken them by then).
+  just sent as many requests as were free (they have taken them by then), unless this process is
+  finishing (fewer requests ready than its concurrency): the others may have finished too, and the
+  last one to finish would otherwise wait a window for its own slots.
 
 The budget is ``requests_per_window`` when configured (never more than the account's
 ``X-HubSpot-RateLimit-Max``), else learned from that header; 100, the smallest tier, until then.
@@ -50,7 +52,8 @@ import random
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 DEFAULT_BUDGET = 100
@@ -148,6 +151,8 @@ class RateLimiter:
         self._departed_at: float | None = None
         self._newest_view = -math.inf
         self._in_flight = 0
+        self._waiting = 0
+        """Requests this process has ready to send: the callers asking for a slot now."""
         self._round_trip = 0.2
         self._fastest = math.inf
         self._paused_until = 0.0
@@ -171,17 +176,24 @@ class RateLimiter:
 
     def acquire(self) -> Permit:
         """Block until this process holds a slot for one more request, then take it."""
-        with self._cond:
-            while True:
-                permit = self._take(self._clock())
-                if permit is not None:
-                    return permit
+        with self._cond, self._ready():
+            while (permit := self._take(self._clock())) is None:
                 self._cond.wait(timeout=self._wait_seconds(self._clock()))
+            return permit
 
     def try_acquire(self) -> Permit | None:
         """Take a slot for one more request if this process holds one now, else return ``None``."""
-        with self._cond:
+        with self._cond, self._ready():
             return self._take(self._clock())
+
+    @contextmanager
+    def _ready(self) -> Iterator[None]:
+        """Count the caller's request among those ready to send while it asks for a slot."""
+        self._waiting += 1
+        try:
+            yield
+        finally:
+            self._waiting -= 1
 
     def _take(self, now: float) -> Permit | None:
         self._advance(now)
@@ -416,10 +428,16 @@ class RateLimiter:
             return now >= self._last_view_at + self._window
         if self._last_remaining < _PROBE_ROOM:
             # A few slots were free. If the others had just sent as many, they have taken them
-            # within a grace period; else they stay free until someone looks. So many idle clients
-            # may look for them that each one looks once per grace period with a chance of slots
-            # per client.
-            if self._unclaimed < 1 and now > self._last_view_at + _GRACE_SECONDS:
+            # within a grace period, unless they have finished: so a client that is finishing (fewer
+            # requests ready than its concurrency) keeps looking, else the last one to finish would
+            # wait a window for its own slots. Slots nobody claimed stay free until someone looks.
+            # So many idle clients may look for them that each one looks once per grace period with
+            # a chance of slots per client.
+            if (
+                self._unclaimed < 1
+                and now > self._last_view_at + _GRACE_SECONDS
+                and self._waiting >= self._concurrency
+            ):
                 return False
             self._next_probe = now + _GRACE_SECONDS
             clients = 1 + math.ceil(len(self._others) / max(self._holding(), 1))

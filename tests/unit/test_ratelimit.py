@@ -30,6 +30,12 @@ def load_dice(limiter: RateLimiter, roll: float) -> None:
     limiter._random.random = lambda: roll  # type: ignore[method-assign]
 
 
+def have_ready(limiter: RateLimiter, count: int) -> None:
+    """Give ``limiter`` ``count`` requests ready to send beside the one asking, as if as many threads
+    were waiting in ``acquire()``."""
+    limiter._waiting = count
+
+
 def answered_first(
     remaining: int, *, after: float = 0.0, roll: float | None = None
 ) -> tuple[FakeClock, RateLimiter, Permit]:
@@ -216,6 +222,7 @@ def test_idle_clients_look_for_a_few_free_slots_by_chance_and_only_while_the_sen
     # The others' 97 requests had just arrived, two slots were free: sending as they are, the others
     # take them within a grace period. Until then each idle client looks with a chance of 2 in 98.
     clock, limiter, _ = answered_first(2, after=0.2)
+    have_ready(limiter, 15)  # as many as its concurrency: not finishing
     load_dice(limiter, 0.5)
     clock.now += 0.2
     assert limiter.try_acquire() is None  # the dice said no
@@ -223,13 +230,25 @@ def test_idle_clients_look_for_a_few_free_slots_by_chance_and_only_while_the_sen
     load_dice(limiter, 0.0)
     assert limiter.try_acquire() is None  # the dice would say yes, but the view is too old
     clock, limiter, _ = answered_first(2, after=0.2)
+    have_ready(limiter, 15)
     load_dice(limiter, 0.0)
     clock.now += 0.2
     assert limiter.try_acquire() is not None
 
 
+def test_a_finishing_client_keeps_looking_for_a_few_free_slots_after_the_grace_period() -> None:
+    # As above, but with one request ready where 16 could be: this client is finishing, and the
+    # others may have finished too. Nobody else would take the two slots; it keeps looking by chance.
+    clock, limiter, _ = answered_first(2, after=0.2)
+    load_dice(limiter, 0.0)
+    clock.now += 2.0
+    probe = limiter.try_acquire()
+    assert probe is not None and not probe.reused
+
+
 def test_idle_clients_keep_looking_for_the_last_free_slots_once_the_others_stopped_sending() -> None:
     clock, limiter, _ = answered_first(60, after=0.2, roll=0.99)  # 39 others'; dice: down, no
+    have_ready(limiter, 15)  # not finishing: it looks on because the others stopped
     a, b = take_all(limiter)  # 2.6 of the 21 free, rounded down
     clock.now += 0.2
     limiter.release(a, headers(100, 3))  # 56 more of theirs, just sent
