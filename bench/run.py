@@ -169,8 +169,9 @@ def scenario_ceiling(work: Path) -> None:
                 "create", server.url, inputs, work / "ceiling-out", concurrency=rate, trace=TRACE
             )  # max_concurrency = the budget: a whole window goes out within one round trip
         )
-        ours.update(server_figures(server.stats(), rate, latency))
-        split_wall(ours, server.stats())
+        stats = server.stats()
+        ours.update(server_figures(stats, rate, latency))
+        split_wall(ours, stats)
     ours["cpu_us_per_ticket"] = ours["cpu_s"] / n * 1e6
     show("ceiling: hubtix create", ours)
     try:
@@ -180,8 +181,9 @@ def scenario_ceiling(work: Path) -> None:
         return
     with sandbox(rate, latency) as server:
         sdk = finish(start_client("sdk-create", server.url, inputs, None))
-        sdk.update(server_figures(server.stats(), rate, latency))
-        split_wall(sdk, server.stats())
+        stats = server.stats()
+        sdk.update(server_figures(stats, rate, latency))
+        split_wall(sdk, stats)
     show("ceiling: hubspot SDK loop", sdk)
     print(f"ceiling: hubtix is {sdk['wall_s'] / ours['wall_s']:.2f}x faster than the SDK loop", flush=True)
 
