@@ -354,7 +354,8 @@ class RateLimiter:
             while sends and sends[0] <= horizon:
                 sends.popleft()
         if self._own and self._own[0].sent <= horizon:
-            # Not only the oldest: a slower answer keeps its slot longer than later ones.
+            # Not only the oldest: a slower answer keeps its slot longer than later ones. (The list is
+            # made before any is given back: giving back changes ``_own``.)
             for held in [held for held in self._oldest_own(horizon) if held.leaves <= now]:
                 self._give_back(held, left_at=held.leaves)
         if self._reusable and (self._others or self._others_left) and min(self._reusable) <= now:
@@ -380,9 +381,10 @@ class RateLimiter:
         self._take_out(held)
         self._reusable.append(left_at + _GRACE_SECONDS / 2)
 
-    def _oldest_own(self, sent_by: float) -> list[_Held]:
-        """Our requests still held that were sent at ``sent_by`` or before (in the order sent)."""
-        return list(itertools.takewhile(lambda held: held.sent <= sent_by, self._own))
+    def _oldest_own(self, sent_by: float) -> Iterator[_Held]:
+        """Our requests still held that were sent at ``sent_by`` or before (in the order sent; lazily,
+        so ``_own`` must not change while they are read)."""
+        return itertools.takewhile(lambda held: held.sent <= sent_by, self._own)
 
     def _soonest_own_departure(self) -> float | None:
         """When the first of our requests in the window leaves it: one of the oldest few, since
@@ -393,7 +395,7 @@ class RateLimiter:
 
     def _sent_by(self, moment: float) -> int:
         """How many of our requests still held were sent at ``moment`` or before (the oldest few)."""
-        return len(self._oldest_own(moment))
+        return sum(1 for _ in self._oldest_own(moment))
 
     def _alone(self) -> bool:
         """Whether no other client's request is in the window, as far as the answers tell (after at
