@@ -185,7 +185,13 @@ def scenario_ceiling(work: Path) -> None:
         sdk.update(server_figures(stats, rate, latency))
         split_wall(sdk, stats)
     show("ceiling: hubspot SDK loop", sdk)
-    print(f"ceiling: hubtix is {sdk['wall_s'] / ours['wall_s']:.2f}x faster than the SDK loop", flush=True)
+    wall_ratio = sdk["wall_s"] / ours["wall_s"]
+    span_ratio = sdk["server_span_s"] / ours["server_span_s"]
+    print(
+        f"ceiling: hubtix is {wall_ratio:.2f}x faster than the SDK loop "
+        f"(wall time; {span_ratio:.2f}x by server span, without the set-up and the last answer)",
+        flush=True,
+    )
 
 
 def scenario_shared(work: Path) -> None:
