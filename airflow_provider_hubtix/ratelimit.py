@@ -66,7 +66,8 @@ INTERVAL_HEADER = "X-HubSpot-RateLimit-Interval-Milliseconds"
 _SEND_MARGIN_SECONDS = 0.15
 """A request is counted when it arrives, a moment after it was sent: reuse its slot this much later.
 (The request that reuses it travels too, so this only needs to cover a first trip slower than the
-second; 0.05 s was tried and kept nothing worth its risk: README, Performance.)"""
+second. 0.05 s was tried: it did not reach 4x the SDK loop, and shared runs fared worse: see the
+README's Performance section.)"""
 _MAX_LATE_ARRIVAL_SECONDS = 0.25
 """At most this much of an answer's slowness is taken to have been on its way in (most of it is
 the server's work after counting the request)."""
