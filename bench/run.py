@@ -13,6 +13,7 @@ Scenarios (the targets of issue #5):
   -e .[bench]``).
 - ``shared``: 4 processes × 10,000 creates on one sandbox at 100 / 10 s.
 - ``cpu``: 100,000 creates, unlimited server, no latency: client CPU per ticket.
+- ``stages``: 20,000 creates, unlimited server: the CPU per ticket of each stage, timed alone.
 - ``memory``: peak RSS of 20,000 vs 200,000 rows (unlimited server).
 - ``read``: 20,000 ids read back at 100 / 10 s with 200 ms latency.
 """
@@ -144,11 +145,19 @@ def server_figures(stats: dict[str, Any], rate: int | None, latency_ms: int) -> 
     return figures
 
 
-def split_wall(figures: dict[str, Any], stats: dict[str, Any]) -> None:
-    """Add where a client's wall time went beside the server's span: before its first request was
-    counted (validation, set-up) and after its last one (that answer's round trip, closing up)."""
+def ceiling_client(
+    mode: str, inputs: Path, output: Path | None, rate: int, latency_ms: int, **options: Any
+) -> dict[str, Any]:
+    """Run one client alone on its own sandbox; return its figures, the server's, and where its wall
+    time went beside the server's span: before its first request was counted (validation, set-up)
+    and after its last one (that answer's round trip, closing up)."""
+    with sandbox(rate, latency_ms, options.get("trace")) as server:
+        figures = finish(start_client(mode, server.url, inputs, output, **options))
+        stats = server.stats()
+    figures.update(server_figures(stats, rate, latency_ms))
     figures["before_first_s"] = stats["first_request_at"] - figures["started_at"]
     figures["after_last_s"] = figures["wall_s"] - figures["server_span_s"] - figures["before_first_s"]
+    return figures
 
 
 def show(name: str, figures: dict[str, Any]) -> None:
@@ -163,15 +172,9 @@ def scenario_ceiling(work: Path) -> None:
     n, rate, latency = 20_000, 100, 200
     inputs = work / "ceiling.jsonl"
     write_inputs(inputs, n, f"ceil-{uuid.uuid4().hex[:6]}")
-    with sandbox(rate, latency, TRACE) as server:
-        ours = finish(
-            start_client(
-                "create", server.url, inputs, work / "ceiling-out", concurrency=rate, trace=TRACE
-            )  # max_concurrency = the budget: a whole window goes out within one round trip
-        )
-        stats = server.stats()
-        ours.update(server_figures(stats, rate, latency))
-        split_wall(ours, stats)
+    output = work / "ceiling-out"
+    # max_concurrency = the budget: a whole window goes out within one round trip
+    ours = ceiling_client("create", inputs, output, rate, latency, concurrency=rate, trace=TRACE)
     ours["cpu_us_per_ticket"] = ours["cpu_s"] / n * 1e6
     show("ceiling: hubtix create", ours)
     try:
@@ -179,11 +182,7 @@ def scenario_ceiling(work: Path) -> None:
     except ImportError:
         print("ceiling: SDK loop skipped: pip install hubspot-api-client", flush=True)
         return
-    with sandbox(rate, latency) as server:
-        sdk = finish(start_client("sdk-create", server.url, inputs, None))
-        stats = server.stats()
-        sdk.update(server_figures(stats, rate, latency))
-        split_wall(sdk, stats)
+    sdk = ceiling_client("sdk-create", inputs, None, rate, latency)
     show("ceiling: hubspot SDK loop", sdk)
     wall_ratio = sdk["wall_s"] / ours["wall_s"]
     span_ratio = sdk["server_span_s"] / ours["server_span_s"]
@@ -222,6 +221,17 @@ def scenario_cpu(work: Path) -> None:
         figures.update(server_figures(server.stats(), None, 0))
     figures["cpu_us_per_ticket"] = figures["cpu_s"] / n * 1e6
     show("cpu: 100,000 creates", figures)
+
+
+def scenario_stages(work: Path) -> None:
+    """20,000 creates, unlimited server, no latency: the client CPU per ticket of each stage, timed
+    alone in one thread (what the ``cpu`` scenario's figure is made of, less the threads' hand-offs)."""
+    n = 20_000
+    inputs = work / "stages.jsonl"
+    write_inputs(inputs, n, f"stages-{uuid.uuid4().hex[:6]}")
+    with sandbox() as server:
+        figures = finish(start_client("stages", server.url, inputs, work / "stages-out"))
+    show("stages: CPU µs per ticket", {k: v for k, v in figures.items() if k.endswith("_us")})
 
 
 def scenario_memory(work: Path) -> None:
@@ -280,6 +290,7 @@ SCENARIOS = {
     "ceiling": scenario_ceiling,
     "shared": scenario_shared,
     "cpu": scenario_cpu,
+    "stages": scenario_stages,
     "memory": scenario_memory,
     "read": scenario_read,
 }
