@@ -39,8 +39,9 @@ from airflow_provider_hubtix.create_inputs import CreateInput, check_create_inpu
 from airflow_provider_hubtix.inputs import InvalidInputError
 from airflow_provider_hubtix.outputs import RecordSink
 from airflow_provider_hubtix.progress import Logger, ProgressLog
+from airflow_provider_hubtix.ratelimit import AUTO_MAX_CONCURRENCY
 from airflow_provider_hubtix.read_inputs import ReadInput, normalise_read_input
-from airflow_provider_hubtix.runner import run_batches
+from airflow_provider_hubtix.runner import Concurrency, run_batches
 
 MAX_BATCH_SIZE = 100
 MAX_BATCH_SIZE_WITH_HISTORY = 50
@@ -71,6 +72,10 @@ class TicketsClient(Protocol):
         archived: bool = False,
     ) -> BatchResponse:
         """Read up to 100 tickets (50 with history)."""
+
+    @property
+    def rate_budget(self) -> int:
+        """Requests per 10 s the client may send (as configured, or as HubSpot's headers tell)."""
 
 
 def check_batch_size(batch_size: int, limit: int = MAX_BATCH_SIZE) -> None:
@@ -124,6 +129,19 @@ def validate_all(
     return count
 
 
+def auto_concurrency(client: TicketsClient, max_concurrency: int | None) -> Concurrency:
+    """``max_concurrency`` if set; else as many batches in flight as the rate budget lets go within
+    one round trip (the budget itself, as HubSpot's headers reveal it), at most
+    :data:`~airflow_provider_hubtix.runner.AUTO_MAX_CONCURRENCY`.
+
+    :param client: the HubSpot client, asked for its current budget.
+    :param max_concurrency: the user's setting, or ``None``.
+    """
+    if max_concurrency is not None:
+        return max_concurrency
+    return lambda: min(client.rate_budget, AUTO_MAX_CONCURRENCY)
+
+
 def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
     while batch := list(itertools.islice(items, size)):
         yield batch
@@ -154,14 +172,14 @@ class CreateJob:
     :param client: the HubSpot client (the hook).
     :param id_property: unique-value property every input carries (duplicate-safe create).
     :param batch_size: inputs per request (1 to 100).
-    :param max_concurrency: requests in flight at most.
+    :param max_concurrency: requests in flight at most; ``None``: automatic (see :func:`auto_concurrency`).
     :param log: where progress goes.
     """
 
     client: TicketsClient
     id_property: str | None = None
     batch_size: int = MAX_BATCH_SIZE
-    max_concurrency: int = 16
+    max_concurrency: int | None = None
     log: Logger = _LOG
 
     def __post_init__(self) -> None:
@@ -213,7 +231,7 @@ class CreateJob:
             self.process,
             self.fail,
             sink,
-            max_concurrency=self.max_concurrency,
+            max_concurrency=auto_concurrency(self.client, self.max_concurrency),
             progress=progress,
             before_send=lambda batch: sink.sending([item.index for item in batch]),
         )
@@ -341,7 +359,7 @@ class ReadJob:
     :param properties: properties to return.
     :param properties_with_history: properties to return with history (batches of 50 then).
     :param archived: read archived tickets.
-    :param max_concurrency: requests in flight at most.
+    :param max_concurrency: requests in flight at most; ``None``: automatic (see :func:`auto_concurrency`).
     :param log: where progress goes.
     """
 
@@ -350,7 +368,7 @@ class ReadJob:
     properties: Sequence[str] = ()
     properties_with_history: Sequence[str] = ()
     archived: bool = False
-    max_concurrency: int = 16
+    max_concurrency: int | None = None
     log: Logger = _LOG
 
     @property
@@ -382,7 +400,7 @@ class ReadJob:
             self.process,
             self.fail,
             sink,
-            max_concurrency=self.max_concurrency,
+            max_concurrency=auto_concurrency(self.client, self.max_concurrency),
             progress=ProgressLog(self.log, "read", total, batch_size=self.batch_size),
         )
 

@@ -1,7 +1,9 @@
 """Running batches concurrently while one thread writes every outcome (plain Python).
 
 Batches are pulled lazily from an iterable and at most ``max_concurrency`` are in flight, so memory
-stays flat however many inputs there are. Worker threads only call HubSpot and account for the
+stays flat however many inputs there are. ``max_concurrency`` may be a callable, asked before each
+batch goes (automatic concurrency follows the rate budget as HubSpot's headers reveal it), that
+never returns more than :data:`AUTO_MAX_CONCURRENCY`. Worker threads only call HubSpot and account for the
 answer; the calling thread writes each outcome to the sink as it completes.
 
 ``process(batch)`` returns the batch's records and raises only when the whole run must stop
@@ -21,8 +23,11 @@ from typing import TypeVar
 from airflow_provider_hubtix.accounting import BatchOutcome
 from airflow_provider_hubtix.outputs import RecordSink
 from airflow_provider_hubtix.progress import ProgressLog
+from airflow_provider_hubtix.ratelimit import AUTO_MAX_CONCURRENCY
 
 T = TypeVar("T")
+Concurrency = int | Callable[[], int]
+"""Batches in flight at most: a number, or a callable asked before each batch is sent."""
 
 _SHUTDOWN_GRACE_SECONDS = 120.0
 
@@ -33,7 +38,7 @@ def run_batches(
     fail: Callable[[Sequence[T], BaseException, bool], BatchOutcome],
     sink: RecordSink,
     *,
-    max_concurrency: int,
+    max_concurrency: Concurrency,
     progress: ProgressLog,
     before_send: Callable[[Sequence[T]], None] | None = None,
 ) -> None:
@@ -44,7 +49,7 @@ def run_batches(
     :param fail: error records for a batch when the run stops: ``attempted`` tells whether it was
         the failing batch (``True``) or one never sent (``False``).
     :param sink: receives the records (only from the calling thread).
-    :param max_concurrency: batches in flight at most.
+    :param max_concurrency: batches in flight at most (see :data:`Concurrency`).
     :param progress: counts finished batches and logs progress.
     :param before_send: called (in the calling thread) with each batch just before it is sent.
     """
@@ -68,10 +73,12 @@ def run_batches(
         record(batch, outcome)
 
     completed: queue.SimpleQueue[Future[BatchOutcome]] = queue.SimpleQueue()  # cheaper than wait()
-    executor = ThreadPoolExecutor(max_workers=max(1, max_concurrency), thread_name_prefix="hubtix-batch")
+    limit = max_concurrency if callable(max_concurrency) else lambda: max_concurrency
+    workers = AUTO_MAX_CONCURRENCY if callable(max_concurrency) else max_concurrency
+    executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hubtix-batch")
     try:
         while True:
-            while stop is None and len(in_flight) < max_concurrency:
+            while stop is None and len(in_flight) < max(limit(), 1):
                 try:
                     batch = next(iterator)
                 except StopIteration:

@@ -19,7 +19,7 @@ from airflow_provider_hubtix.hooks.transport import (
     OAuthCredentials,
     RetryPolicy,
 )
-from airflow_provider_hubtix.ratelimit import RateLimiter
+from airflow_provider_hubtix.ratelimit import AUTO_MAX_CONCURRENCY, RateLimiter
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 MAX_BATCH_INPUTS = 100
@@ -63,7 +63,8 @@ class HubSpotTicketsHook(BaseHook):
 
     :param hubspot_conn_id: the connection id.
     :param requests_per_10s: rate budget overriding the connection's.
-    :param max_connections: HTTP connections kept open; at least the caller's concurrency.
+    :param max_connections: HTTP connections kept open; at least the caller's concurrency
+        (``None``: enough for automatic concurrency).
     :param retry_policy: how to retry transient failures (see the transport's table).
     :param rate_limiter: share one limiter between hooks; default: one per hook.
 
@@ -80,14 +81,14 @@ class HubSpotTicketsHook(BaseHook):
         hubspot_conn_id: str = default_conn_name,
         *,
         requests_per_10s: int | None = None,
-        max_connections: int = 16,
+        max_connections: int | None = None,
         retry_policy: RetryPolicy | None = None,
         rate_limiter: RateLimiter | None = None,
     ) -> None:
         super().__init__()
         self.hubspot_conn_id = hubspot_conn_id
         self.requests_per_10s = requests_per_10s
-        self.max_connections = max_connections
+        self.max_connections = max_connections or AUTO_MAX_CONCURRENCY
         self.retry_policy = retry_policy or RetryPolicy()
         self._rate_limiter = rate_limiter
 
@@ -138,9 +139,7 @@ class HubSpotTicketsHook(BaseHook):
     def transport(self) -> HubSpotTransport:
         """The HTTP transport (session, retries, rate limiter) built from :attr:`settings`."""
         settings = self.settings
-        limiter = self._rate_limiter or RateLimiter(
-            self.requests_per_10s or settings.requests_per_10s, concurrency=self.max_connections
-        )
+        limiter = self._rate_limiter or RateLimiter(self.requests_per_10s or settings.requests_per_10s)
         return HubSpotTransport(
             settings.base_url,
             settings.access_token,
@@ -152,6 +151,11 @@ class HubSpotTicketsHook(BaseHook):
             oauth=settings.oauth,
             on_new_token=mask_secret,
         )
+
+    @property
+    def rate_budget(self) -> int:
+        """Requests per 10 s this hook may send: as configured, else as HubSpot's headers tell."""
+        return self.transport.rate_limiter.budget
 
     def get_conn(self) -> HubSpotTransport:
         """Return the transport (Airflow's conventional accessor)."""

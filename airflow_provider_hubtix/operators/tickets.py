@@ -24,7 +24,8 @@ if TYPE_CHECKING:
     import jinja2
     from airflow.providers.common.compat.sdk import Context
 
-DEFAULT_MAX_CONCURRENCY = 16
+DEFAULT_MAX_CONCURRENCY: int | None = None
+"""Automatic: as many batches in flight as the rate budget can send within one round trip."""
 
 
 class _TicketsBatchOperator(BaseOperator):
@@ -43,7 +44,7 @@ class _TicketsBatchOperator(BaseOperator):
         output_path: str | ObjectStoragePath | None = None,
         fail_on_error: bool = True,
         hubspot_conn_id: str = HubSpotTicketsHook.default_conn_name,
-        max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
+        max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
         requests_per_10s: int | None = None,
         **kwargs: Any,
     ) -> None:
@@ -53,7 +54,8 @@ class _TicketsBatchOperator(BaseOperator):
         self.hubspot_conn_id = hubspot_conn_id
         self.max_concurrency = max_concurrency
         self.requests_per_10s = requests_per_10s
-        _check_positive("max_concurrency", max_concurrency, self.task_id)
+        if max_concurrency is not None:
+            _check_positive("max_concurrency", max_concurrency, self.task_id)
         if requests_per_10s is not None:
             _check_positive("requests_per_10s", requests_per_10s, self.task_id)
 
@@ -162,7 +164,8 @@ class BatchCreateTicketsOperator(_TicketsBatchOperator):
         duplicate-safe (lost answers are checked, not re-sent; existing tickets become results).
     :param fail_on_error: fail the task (after writing and pushing every output) if any input failed.
     :param hubspot_conn_id: the ``hubspot`` connection.
-    :param max_concurrency: batches in flight at once.
+    :param max_concurrency: batches in flight at once; ``None`` (default): automatic, enough to send
+        the rate budget within about one round trip (at most 100).
     :param requests_per_10s: rate budget, overriding the connection's.
     :param batch_size: inputs per request, at most 100.
 
@@ -235,7 +238,8 @@ class BatchReadTicketsOperator(_TicketsBatchOperator):
     :param archived: read archived tickets instead of active ones.
     :param fail_on_error: fail the task (after writing and pushing every output) if any id failed.
     :param hubspot_conn_id: the ``hubspot`` connection.
-    :param max_concurrency: batches in flight at once.
+    :param max_concurrency: batches in flight at once; ``None`` (default): automatic, enough to send
+        the rate budget within about one round trip (at most 100).
     :param requests_per_10s: rate budget, overriding the connection's.
 
     .. seealso:: README.md, section "BatchReadTicketsOperator".

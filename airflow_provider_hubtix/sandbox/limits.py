@@ -54,7 +54,6 @@ class RateLimits:
         horizon = now - self.window_seconds
         while self._window and self._window[0] <= horizon:
             self._window.popleft()
-        maximum = self.rate or UNLIMITED_MAX
         policy = None
         if self.daily_used >= self.daily:
             policy = "DAILY"
@@ -63,14 +62,24 @@ class RateLimits:
         else:
             self._window.append(now)
             self.daily_used += 1
-        headers = {
+        return Verdict(policy is None, policy, self._headers())
+
+    def headers(self) -> dict[str, str]:
+        """The ``X-HubSpot-RateLimit-*`` headers as of now, counting nothing."""
+        horizon = self._clock() - self.window_seconds
+        while self._window and self._window[0] <= horizon:
+            self._window.popleft()
+        return self._headers()
+
+    def _headers(self) -> dict[str, str]:
+        maximum = self.rate or UNLIMITED_MAX
+        return {
             "X-HubSpot-RateLimit-Max": str(maximum),
             "X-HubSpot-RateLimit-Remaining": str(max(maximum - len(self._window), 0)),
             "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window_seconds * 1000)),
             "X-HubSpot-RateLimit-Daily": str(self.daily),
             "X-HubSpot-RateLimit-Daily-Remaining": str(max(self.daily - self.daily_used, 0)),
         }
-        return Verdict(policy is None, policy, headers)
 
     def reset(self) -> None:
         """Forget every counted request."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import random
 import secrets
@@ -19,6 +20,7 @@ import orjson
 
 from airflow_provider_hubtix.sandbox.limits import RateLimits
 from airflow_provider_hubtix.sandbox.store import Body, TicketStore, error_body
+from airflow_provider_hubtix.sandbox.timing import Timing
 
 OBJECT_PREFIXES = ("/crm/v3/objects/tickets", "/crm/objects/2026-03/tickets")
 TOKEN_PATH = "/oauth/v1/token"
@@ -63,7 +65,7 @@ class HubSpotSandbox:
     :param token: the valid private-app token.
     :param rate: requests per rolling 10 s; ``None`` for no limit.
     :param daily: requests per day.
-    :param latency_ms: delay before each API answer.
+    :param latency_ms: delay before each API answer (the base of ``timing``).
     :param fail_rate: share of batch requests answered 5xx before anything is done.
     :param lose_rate: share of batch requests done, then answered by closing the connection.
     :param unique_property: the ticket property with unique values (``None`` for none).
@@ -75,6 +77,9 @@ class HubSpotSandbox:
     :param oauth_client_secret: its secret.
     :param oauth_refresh_token: the refresh token it accepts.
     :param window_seconds: the rate window (10 s like HubSpot; shorter only for fast tests).
+    :param timing: how answers are timed: a mode name of
+        :data:`~airflow_provider_hubtix.sandbox.timing.TIMING_MODES` (on top of ``latency_ms``) or a
+        :class:`~airflow_provider_hubtix.sandbox.timing.Timing`, which then wins over ``latency_ms``.
     """
 
     def __init__(
@@ -95,15 +100,17 @@ class HubSpotSandbox:
         oauth_client_secret: str = "sandbox-secret",
         oauth_refresh_token: str = "sandbox-refresh",
         window_seconds: float = 10.0,
+        timing: str | Timing = "fixed",
     ) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
+        self._timing_rng = random.Random(seed)
+        self.timing = timing if isinstance(timing, Timing) else Timing(latency_ms).with_mode(timing)
         self._store = TicketStore(unique_property, random.Random(seed))
         self._limits = RateLimits(rate, daily, window_seconds)
         self._tokens: dict[str, bool] = {token: True, scopeless_token: False}
         self._expired: set[str] = set()
         self._oauth = (oauth_client_id, oauth_client_secret, oauth_refresh_token)
-        self.latency_ms = latency_ms
         self.fail_rate = fail_rate
         self.lose_rate = lose_rate
         self._stats = SandboxStats()
@@ -196,7 +203,34 @@ class HubSpotSandbox:
             if lose_rate is not None:
                 self.lose_rate = lose_rate
             if latency_ms is not None:
-                self.latency_ms = latency_ms
+                self.timing = dataclasses.replace(self.timing, latency_ms=latency_ms)
+
+    def set_timing(self, timing: str | Timing) -> None:
+        """Change how answers are timed while running (a mode name keeps the base latency)."""
+        with self._lock:
+            self.timing = timing if isinstance(timing, Timing) else self.timing.with_mode(timing)
+
+    @property
+    def latency_ms(self) -> int:
+        """The base delay before each API answer."""
+        return self.timing.latency_ms
+
+    def arrival_delay(self) -> float:
+        """Seconds before the next request is counted (see :class:`Timing`)."""
+        with self._lock:
+            return self.timing.arrival_delay(self._timing_rng)
+
+    def answer_delay(self) -> float:
+        """Seconds before the next answer goes out (see :class:`Timing`)."""
+        with self._lock:
+            return self.timing.answer_delay(self._timing_rng)
+
+    def answer_headers(self, counted: dict[str, str]) -> dict[str, str]:
+        """The rate-limit headers of an answer: as counted, or as of now when the timing says so."""
+        if not counted or self.timing.remaining_at == "count":
+            return counted
+        with self._lock:
+            return {**counted, **self._limits.headers()}
 
     def set_rate(self, *, rate: int | None = None, daily: int | None = None) -> None:
         """Change the rate limits while running."""
@@ -415,9 +449,13 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
+        timed = self.path.split("?")[0] != TOKEN_PATH
+        if timed and (delay := self.sandbox.arrival_delay()):
+            time.sleep(delay)
         status, headers, body = self.sandbox.handle(method, self.path, self.headers, raw)
-        if self.sandbox.latency_ms and self.path.split("?")[0] != TOKEN_PATH:
-            time.sleep(self.sandbox.latency_ms / 1000.0)
+        if timed and (delay := self.sandbox.answer_delay()):
+            time.sleep(delay)
+            headers = self.sandbox.answer_headers(headers)
         if body is None:  # an answer lost after the work was done
             self.close_connection = True
             return

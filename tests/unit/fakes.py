@@ -30,6 +30,8 @@ class FakeHubSpot:
         an exception with ``outcome_unknown`` is raised *after* the tickets were stored.
     """
 
+    rate_budget = 100
+
     def __init__(self, *, unique_property: str | None = None, seed: int = 0) -> None:
         self.unique_property = unique_property
         self.tickets: dict[str, dict[str, Any]] = {}
