@@ -31,40 +31,6 @@ class _TaskInstance:
         self.xcom[key] = value
 
 
-def _trace_rate_limiter(path: str) -> None:
-    """Append one JSON line per answer, pause and probe: how the rate limiter saw the account."""
-    from airflow_provider_hubtix.ratelimit import RateLimiter
-
-    out = open(path, "a", encoding="utf-8")  # noqa: SIM115  (open for the process's life)
-    release, pause, probe_due = RateLimiter.release, RateLimiter.pause, RateLimiter._probe_due
-
-    def traced_release(self: RateLimiter, permit: Any, headers: Any = None, *, counted: bool = True) -> None:
-        release(self, permit, headers, counted=counted)
-        remaining = headers.get("X-HubSpot-RateLimit-Remaining") if headers is not None else None
-        state = {"t": time.time(), "pid": os.getpid(), "sent": permit.sent_at, "remaining": remaining}
-        state.update(held=self.held, counted=counted, reused=permit.reused, adoptable=self._adoptable)
-        state.update(others=len(self._others), others_left=len(self._others_left), unclaimed=self._unclaimed)
-        out.write(json.dumps(state) + "\n")
-        out.flush()
-
-    def traced_pause(self: RateLimiter, seconds: float) -> None:
-        pause(self, seconds)
-        out.write(json.dumps({"t": time.time(), "pid": os.getpid(), "pause": seconds}) + "\n")
-        out.flush()
-
-    def traced_probe_due(self: RateLimiter, now: float) -> bool:
-        due = probe_due(self, now)
-        if due:
-            state = {"probe": now, "pid": os.getpid(), "view_remaining": self._last_remaining}
-            state.update(view_age=now - self._last_view_at, unclaimed=self._unclaimed)
-            out.write(json.dumps(state) + "\n")
-        return due
-
-    RateLimiter.release = traced_release  # type: ignore[method-assign]
-    RateLimiter.pause = traced_pause  # type: ignore[method-assign]
-    RateLimiter._probe_due = traced_probe_due  # type: ignore[method-assign]
-
-
 def _run_operator(args: argparse.Namespace) -> dict[str, Any]:
     from airflow_provider_hubtix.operators.tickets import (  # imported already, outside the timing
         BatchCreateTicketsOperator,
@@ -169,9 +135,8 @@ def main() -> None:
     parser.add_argument("--token", default="sandbox-token")
     parser.add_argument("--input", required=True)
     parser.add_argument("--output", default=None)
-    parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--concurrency", type=int, default=None, help="default: automatic")
     parser.add_argument("--id-property", default=None)
-    parser.add_argument("--trace", default=None, help="append the rate limiter's view here (JSON lines)")
     args = parser.parse_args()
     os.environ["AIRFLOW_CONN_HUBSPOT_DEFAULT"] = json.dumps(
         {"conn_type": "hubspot", "host": args.url, "password": args.token}
@@ -182,9 +147,6 @@ def main() -> None:
         import hubspot.crm.tickets  # noqa: F401  (import time is not what is measured)
     else:
         import airflow_provider_hubtix.operators.tickets  # noqa: F401
-
-        if args.trace:
-            _trace_rate_limiter(args.trace)
     before = resource.getrusage(resource.RUSAGE_SELF)
     started_at = time.monotonic()  # the sandbox's clock too: run.py compares it with its first request
     run = {"sdk-create": _run_sdk, "stages": _run_stages}.get(args.mode, _run_operator)

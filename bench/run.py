@@ -4,31 +4,36 @@ Not a test: it prints figures. Every scenario starts its own sandbox process and
 in its own process, so the client's CPU time and peak RSS are its own.
 
     .venv/bin/python bench/run.py                 # every scenario
-    .venv/bin/python bench/run.py ceiling shared  # some of them
+    .venv/bin/python bench/run.py matrix          # some of them
+    .venv/bin/python bench/run.py matrix --rates 100 --timings jitter   # part of the matrix
 
-Scenarios (the targets of issue #5):
+Scenarios:
 
-- ``ceiling``: 20,000 creates at 100 requests / 10 s with 200 ms latency, then the same workload
-  through HubSpot's official SDK (``hubspot-api-client``; skipped if not installed: ``pip install
-  -e .[bench]``).
-- ``shared``: 4 processes × 10,000 creates on one sandbox at 100 / 10 s.
+- ``matrix``: the rate limiter against HubSpot's ceiling, at 100 and 190 requests per 10 s, under
+  the sandbox's ``fixed``, ``jitter`` and ``tail`` timings (200 ms base latency): 20,000 creates and
+  20,000 reads at default settings and at ``max_concurrency`` = the budget, 100,000 creates at
+  default settings, 4 processes × 10,000 creates sharing one budget; then HubSpot's official SDK
+  loop (``hubspot-api-client``, ``pip install -e .[bench]``) on 20,000 creates at 100 per 10 s,
+  fixed timing, compared by server span and CPU per ticket.
 - ``cpu``: 100,000 creates, unlimited server, no latency: client CPU per ticket.
 - ``stages``: 20,000 creates, unlimited server: the CPU per ticket of each stage, timed alone.
 - ``memory``: peak RSS of 20,000 vs 200,000 rows (unlimited server).
-- ``read``: 20,000 ids read back at 100 / 10 s with 200 ms latency.
+
+``span_vs_min`` is the sandbox's span from the first counted request to the last, over the least
+the budget allows: ``(ceil(accepted / budget) - 1)`` windows plus one 0.2 s round trip.
 """
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
-import os
 import subprocess
 import sys
 import tempfile
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -36,19 +41,17 @@ from typing import Any
 HERE = Path(__file__).resolve().parent
 PYTHON = sys.executable
 WINDOW_S = 10.0
-TRACE = os.environ.get("HUBTIX_BENCH_TRACE")
-"""Where the ceiling and shared scenarios write the clients' traces (``.server``: the sandbox's)."""
+LATENCY_MS = 200
 
 
 class Sandbox:
     """A sandbox process (``bench/sandbox_server.py``) and its stats."""
 
-    def __init__(self, rate: int | None, latency_ms: int, trace: str | None = None) -> None:
+    def __init__(self, rate: int | None, latency_ms: int, timing: str = "fixed") -> None:
         command = [PYTHON, str(HERE / "sandbox_server.py"), "--latency-ms", str(latency_ms)]
+        command += ["--timing", timing]
         if rate:
             command += ["--rate", str(rate)]
-        if trace:  # the sandbox's log of counted requests, beside the clients' trace
-            command += ["--arrivals", f"{trace}.server"]
         self.process = subprocess.Popen(command, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         assert self.process.stdout is not None
         line = self.process.stdout.readline().strip()
@@ -76,9 +79,9 @@ class Sandbox:
 
 
 @contextmanager
-def sandbox(rate: int | None = None, latency_ms: int = 0, trace: str | None = None) -> Iterator[Sandbox]:
-    """Start a sandbox process for one scenario (``trace``: see :data:`TRACE`)."""
-    server = Sandbox(rate, latency_ms, trace)
+def sandbox(rate: int | None = None, latency_ms: int = 0, timing: str = "fixed") -> Iterator[Sandbox]:
+    """Start a sandbox process for one scenario."""
+    server = Sandbox(rate, latency_ms, timing)
     try:
         yield server
     finally:
@@ -146,69 +149,111 @@ def server_figures(stats: dict[str, Any], rate: int | None, latency_ms: int) -> 
 
 
 def ceiling_client(
-    mode: str, inputs: Path, output: Path | None, rate: int, latency_ms: int, **options: Any
+    mode: str, inputs: Path, output: Path | None, rate: int, timing: str, **options: Any
 ) -> dict[str, Any]:
-    """Run one client alone on its own sandbox; return its figures, the server's, and where its wall
-    time went beside the server's span: before its first request was counted (validation, set-up)
-    and after its last one (that answer's round trip, closing up)."""
-    with sandbox(rate, latency_ms, options.get("trace")) as server:
+    """Run one client alone on its own sandbox; return its figures and the server's."""
+    with sandbox(rate, LATENCY_MS, timing) as server:
         figures = finish(start_client(mode, server.url, inputs, output, **options))
-        stats = server.stats()
-    figures.update(server_figures(stats, rate, latency_ms))
-    figures["before_first_s"] = stats["first_request_at"] - figures["started_at"]
-    figures["after_last_s"] = figures["wall_s"] - figures["server_span_s"] - figures["before_first_s"]
+        figures.update(server_figures(server.stats(), rate, LATENCY_MS))
     return figures
 
 
-def show(name: str, figures: dict[str, Any]) -> None:
-    """Print one figure row."""
-    shown = {k: v for k, v in figures.items() if k != "started_at"}
+def show(name: str, figures: dict[str, Any], keys: tuple[str, ...] | None = None) -> None:
+    """Print one figure row (``keys``: only these figures)."""
+    shown = {k: v for k, v in figures.items() if k != "started_at" and (keys is None or k in keys)}
     cells = ", ".join(f"{k}={v:.3f}" if isinstance(v, float) else f"{k}={v}" for k, v in shown.items())
-    print(f"{name:<28} {cells}", flush=True)
+    print(f"{name:<44} {cells}", flush=True)
 
 
-def scenario_ceiling(work: Path) -> None:
-    """20,000 creates at 100/10 s, 200 ms latency; then HubSpot's SDK on the same workload."""
-    n, rate, latency = 20_000, 100, 200
-    inputs = work / "ceiling.jsonl"
-    write_inputs(inputs, n, f"ceil-{uuid.uuid4().hex[:6]}")
-    output = work / "ceiling-out"
-    # max_concurrency = the budget: a whole window goes out within one round trip
-    ours = ceiling_client("create", inputs, output, rate, latency, concurrency=rate, trace=TRACE)
-    ours["cpu_us_per_ticket"] = ours["cpu_s"] / n * 1e6
-    show("ceiling: hubtix create", ours)
-    try:
-        import hubspot  # noqa: F401
-    except ImportError:
-        print("ceiling: SDK loop skipped: pip install hubspot-api-client", flush=True)
-        return
-    sdk = ceiling_client("sdk-create", inputs, None, rate, latency)
-    show("ceiling: hubspot SDK loop", sdk)
-    wall_ratio = sdk["wall_s"] / ours["wall_s"]
-    span_ratio = sdk["server_span_s"] / ours["server_span_s"]
-    print(
-        f"ceiling: hubtix is {wall_ratio:.2f}x faster than the SDK loop "
-        f"(wall time; {span_ratio:.2f}x by server span, without the set-up and the last answer)",
-        flush=True,
-    )
+MATRIX_KEYS = ("span_vs_min", "requests", "429s", "429_pct", "cpu_us_per_ticket", "ok", "failed")
 
 
-def scenario_shared(work: Path) -> None:
-    """4 processes × 10,000 creates sharing one 100/10 s budget."""
-    n, rate, latency, processes = 10_000, 100, 200, 4
-    with sandbox(rate, latency, TRACE) as server:
+def matrix_row(name: str, figures: dict[str, Any], tickets: int) -> dict[str, Any]:
+    """Add CPU per ticket and print a matrix row."""
+    figures["cpu_us_per_ticket"] = figures["cpu_s"] / tickets * 1e6 if "cpu_s" in figures else float("nan")
+    show(name, figures, MATRIX_KEYS)
+    return figures
+
+
+def read_client(inputs: Path, work: Path, rate: int, timing: str, **options: Any) -> dict[str, Any]:
+    """Create the tickets of ``inputs`` on an unlimited sandbox, then read them all back at ``rate``
+    (once the creates have left the window): the read client's figures and the server's."""
+    with sandbox(None, 0, timing) as server:
+        created = work / f"created-{uuid.uuid4().hex[:8]}"
+        finish(start_client("create", server.url, inputs, created))
+        server.command(f"limit {rate} {LATENCY_MS}")
+        time.sleep(WINDOW_S + 0.5)
+        before = server.stats()
+        reads = work / f"read-{uuid.uuid4().hex[:8]}"
+        figures = finish(start_client("read", server.url, created / "results.jsonl", reads, **options))
+        after = server.stats()
+    requests = after["by_endpoint"].get("batch_read", 0) - before["by_endpoint"].get("batch_read", 0)
+    limited = after["rate_limited"] - before["rate_limited"]
+    minimum = (math.ceil((requests - limited) / rate) - 1) * WINDOW_S + LATENCY_MS / 1000.0
+    span = after["last_request_at"] - after["first_read_at"]
+    figures.update(requests=requests, span_vs_min=span / minimum)
+    figures.update({"429s": limited, "429_pct": 100.0 * limited / max(requests, 1)})
+    return figures
+
+
+def shared_clients(work: Path, rate: int, timing: str, processes: int = 4, n: int = 10_000) -> dict[str, Any]:
+    """``processes`` clients × ``n`` creates at once on one sandbox: the server's figures."""
+    with sandbox(rate, LATENCY_MS, timing) as server:
         inputs = [work / f"shared-{p}.jsonl" for p in range(processes)]
         for p, path in enumerate(inputs):  # all written before the first client starts
             write_inputs(path, n, f"shared-{p}-{uuid.uuid4().hex[:6]}")
         clients = [
-            start_client("create", server.url, path, work / f"shared-out-{p}", concurrency=16, trace=TRACE)
+            start_client("create", server.url, path, work / f"shared-out-{p}-{uuid.uuid4().hex[:6]}")
             for p, path in enumerate(inputs)
         ]
         results = [finish(c) for c in clients]
-        figures = server_figures(server.stats(), rate, latency)
-    figures["created"] = sum(r["ok"] for r in results)
+        figures = server_figures(server.stats(), rate, LATENCY_MS)
+    figures["ok"] = sum(r["ok"] for r in results)
     figures["failed"] = sum(r["failed"] for r in results)
-    show("shared: 4 x 10,000 creates", figures)
+    figures["cpu_s"] = sum(r["cpu_s"] for r in results)
+    figures["ceiling_fraction"] = 1 / figures["span_vs_min"]
+    return figures
+
+
+def scenario_matrix(work: Path, rates: list[int], timings: list[str]) -> None:
+    """The rate limiter against the ceiling, alone and shared, under each timing (see the module)."""
+    inputs = {n: work / f"matrix-{n}.jsonl" for n in (20_000, 100_000)}
+    for n, path in inputs.items():
+        write_inputs(path, n, f"m{n}-{uuid.uuid4().hex[:6]}")
+    for rate in rates:
+        for timing in timings:
+            at = f"{rate}/10s {timing}"
+            for label, concurrency in (("default", None), ("concurrency=budget", rate)):
+                out = work / f"out-{uuid.uuid4().hex[:8]}"
+                figures = ceiling_client("create", inputs[20_000], out, rate, timing, concurrency=concurrency)
+                matrix_row(f"{at}: 20,000 creates, {label}", figures, 20_000)
+                figures = read_client(inputs[20_000], work, rate, timing, concurrency=concurrency)
+                matrix_row(f"{at}: 20,000 reads, {label}", figures, 20_000)
+            out = work / f"out-{uuid.uuid4().hex[:8]}"
+            figures = ceiling_client("create", inputs[100_000], out, rate, timing)
+            matrix_row(f"{at}: 100,000 creates, default", figures, 100_000)
+            figures = shared_clients(work, rate, timing)
+            show(f"{at}: 4 x 10,000 creates sharing", figures, (*MATRIX_KEYS, "ceiling_fraction"))
+    sdk_comparison(work, inputs[20_000])
+
+
+def sdk_comparison(work: Path, inputs: Path) -> None:
+    """HubSpot's SDK loop and ours on 20,000 creates at 100/10 s, fixed timing, in the same run."""
+    try:
+        import hubspot  # noqa: F401
+    except ImportError:
+        print("sdk: skipped: pip install -e .[bench]", flush=True)
+        return
+    ours = ceiling_client("create", inputs, work / f"out-{uuid.uuid4().hex[:8]}", 100, "fixed")
+    matrix_row("100/10s fixed: 20,000 creates, hubtix", ours, 20_000)
+    sdk = ceiling_client("sdk-create", inputs, None, 100, "fixed")
+    matrix_row("100/10s fixed: 20,000 creates, SDK loop", sdk, 20_000)
+    print(
+        f"sdk: by server span hubtix is {sdk['server_span_s'] / ours['server_span_s']:.2f}x faster than "
+        f"the SDK loop; its CPU per ticket is {ours['cpu_us_per_ticket'] / sdk['cpu_us_per_ticket']:.2f}x "
+        "the SDK's (target: at most 0.25x)",
+        flush=True,
+    )
 
 
 def scenario_cpu(work: Path) -> None:
@@ -252,59 +297,34 @@ def scenario_memory(work: Path) -> None:
     )
 
 
-def scenario_read(work: Path) -> None:
-    """Create 20,000 tickets (unlimited), then read them back at 100/10 s with 200 ms latency."""
-    n, rate, latency = 20_000, 100, 200
-    inputs = work / "read-create.jsonl"
-    write_inputs(inputs, n, f"read-{uuid.uuid4().hex[:6]}")
-    with sandbox(None, 0) as server:
-        finish(start_client("create", server.url, inputs, work / "read-created", concurrency=8))
-        server.command(f"limit {rate} {latency}")
-        time.sleep(WINDOW_S + 0.5)  # let the creates leave the sandbox's rolling window
-        before = server.stats()
-        figures = finish(
-            start_client(
-                "read", server.url, work / "read-created" / "results.jsonl", work / "read-out", concurrency=32
-            )
-        )
-        after = server.stats()
-    requests = after["by_endpoint"].get("batch_read", 0) - before["by_endpoint"].get("batch_read", 0)
-    limited = after["rate_limited"] - before["rate_limited"]
-    accepted = requests - limited
-    minimum = (math.ceil(accepted / rate) - 1) * WINDOW_S + latency / 1000.0
-    span = (
-        after["last_request_at"] - after["first_read_at"] if after.get("first_read_at") else figures["wall_s"]
-    )
-    figures.update(
-        requests=requests,
-        **{"429s": limited, "429_pct": 100.0 * limited / max(requests, 1)},
-        server_span_s=span,
-        ceiling_min_span_s=minimum,
-        span_vs_min=span / minimum,
-        ceiling_fraction=minimum / span,
-    )
-    show("read: 20,000 ids", figures)
-
-
-SCENARIOS = {
-    "ceiling": scenario_ceiling,
-    "shared": scenario_shared,
+SCENARIOS: dict[str, Callable[[Path], None]] = {
     "cpu": scenario_cpu,
     "stages": scenario_stages,
     "memory": scenario_memory,
-    "read": scenario_read,
 }
 
 
 def main() -> None:
     """Run the scenarios named on the command line (default: all)."""
-    names = sys.argv[1:] or list(SCENARIOS)
-    unknown = [n for n in names if n not in SCENARIOS]
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("scenarios", nargs="*", help=f"default: matrix {' '.join(SCENARIOS)}")
+    parser.add_argument("--rates", type=int, nargs="+", default=[100, 190], help="matrix: budgets per 10 s")
+    parser.add_argument(
+        "--timings", nargs="+", default=["fixed", "jitter", "tail"], help="matrix: timing modes"
+    )
+    args = parser.parse_args()
+    names = args.scenarios or ["matrix", *SCENARIOS]
+    unknown = [name for name in names if name != "matrix" and name not in SCENARIOS]
     if unknown:
-        raise SystemExit(f"unknown scenarios {unknown}; choose from {list(SCENARIOS)}")
+        parser.error(f"unknown scenarios {unknown}; choose from matrix, {', '.join(SCENARIOS)}")
     with tempfile.TemporaryDirectory(prefix="hubtix-bench-") as tmp:
         for name in names:
-            SCENARIOS[name](Path(tmp))
+            if name == "matrix":
+                scenario_matrix(Path(tmp), args.rates, args.timings)
+            else:
+                SCENARIOS[name](Path(tmp))
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@
 The benchmark keeps the server out of the client's process so that client CPU and memory are
 measured alone. Protocol: prints ``URL <url>`` once started; then for each stdin line ``stats`` it
 prints one JSON line of the sandbox's stats; ``limit RATE LATENCY_MS`` changes the rate limit and
-latency (answered by ``{}``); EOF stops it.
+latency (answered by ``{}``); EOF stops it. ``--timing`` picks one of the sandbox's timing modes.
 """
 
 from __future__ import annotations
@@ -12,28 +12,9 @@ import argparse
 import dataclasses
 import json
 import sys
-import time
 
 from airflow_provider_hubtix.sandbox import HubSpotSandbox
-from airflow_provider_hubtix.sandbox.limits import RateLimits, Verdict
-
-
-def _record_arrivals(path: str) -> None:
-    """One JSON line per request the rate limit counted: monotonic arrival time (the same clock as
-    the clients' ``sent`` in ``bench/client.py --trace``), allowed or not, and Remaining."""
-    out = open(path, "a", encoding="utf-8")  # noqa: SIM115  (open for the process's life)
-    count = RateLimits.count
-
-    def recorded(self: RateLimits) -> Verdict:
-        verdict = count(self)
-        remaining = verdict.headers["X-HubSpot-RateLimit-Remaining"]
-        out.write(
-            json.dumps({"t": time.monotonic(), "allowed": verdict.allowed, "remaining": remaining}) + "\n"
-        )
-        out.flush()
-        return verdict
-
-    RateLimits.count = recorded  # type: ignore[method-assign]
+from airflow_provider_hubtix.sandbox.timing import TIMING_MODES
 
 
 def main() -> None:
@@ -42,11 +23,12 @@ def main() -> None:
     parser.add_argument("--rate", type=int, default=None)
     parser.add_argument("--latency-ms", type=int, default=0)
     parser.add_argument("--token", default="sandbox-token")
-    parser.add_argument("--arrivals", default=None, help="append each counted request here (JSON lines)")
+    parser.add_argument("--timing", default="fixed", choices=sorted(TIMING_MODES))
     args = parser.parse_args()
-    if args.arrivals:
-        _record_arrivals(args.arrivals)
-    with HubSpotSandbox(token=args.token, rate=args.rate, latency_ms=args.latency_ms, seed=7) as sandbox:
+    sandbox = HubSpotSandbox(
+        token=args.token, rate=args.rate, latency_ms=args.latency_ms, seed=7, timing=args.timing
+    )
+    with sandbox:
         print(f"URL {sandbox.url}", flush=True)
         for line in sys.stdin:
             command = line.strip()
