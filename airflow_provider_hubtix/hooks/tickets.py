@@ -13,12 +13,8 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from airflow_provider_hubtix import fastjson
 from airflow_provider_hubtix.batch_response import BatchResponse
 from airflow_provider_hubtix.exceptions import HubSpotError, HubSpotInputError
-from airflow_provider_hubtix.hooks.transport import (
-    DEFAULT_TIMEOUT_SECONDS,
-    HubSpotTransport,
-    OAuthCredentials,
-    RetryPolicy,
-)
+from airflow_provider_hubtix.hooks.oauth import OAuthCredentials
+from airflow_provider_hubtix.hooks.transport import DEFAULT_TIMEOUT_SECONDS, HubSpotTransport, RetryPolicy
 from airflow_provider_hubtix.ratelimit import RateLimiter
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"

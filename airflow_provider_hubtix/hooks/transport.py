@@ -1,4 +1,4 @@
-"""HTTP transport to HubSpot: bearer auth, OAuth refresh, rate limiting, retries and error model.
+"""HTTP transport to HubSpot: bearer auth, rate limiting, retries and error model.
 
 The retry policy is data (:class:`RetryPolicy`) turned into one tenacity ``Retrying`` around one
 call. Failures are classified into :mod:`airflow_provider_hubtix.exceptions` first, so the policy
@@ -13,8 +13,8 @@ what happened                 what the transport does                     except
 429 ``DAILY``                 stops at once, no retry                     HubSpotDailyLimitError
 423, 5xx                      exponential backoff with jitter, retries    HubSpotServerError
 connect error / timeout       backoff, retries                            HubSpotConnectionError
-401                           with OAuth extras: refresh once, resend;    HubSpotAuthError
-                              else stops
+401                           with OAuth extras: refresh once (see        HubSpotAuthError
+                              :mod:`.oauth`), resend; else stops
 403                           stops, names the missing scopes             HubSpotMissingScopesError
 400                           stops the run (nothing in it was written)   HubSpotValidationError
 404                           stops (wrong base URL or api_version)       HubSpotNotFoundError
@@ -30,9 +30,7 @@ re-sending, so the caller can check what exists first.
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -59,6 +57,7 @@ from airflow_provider_hubtix.exceptions import (
     HubSpotServerError,
     HubSpotValidationError,
 )
+from airflow_provider_hubtix.hooks.oauth import OAuthCredentials, OAuthTokenSource, response_json
 from airflow_provider_hubtix.hooks.prepared import JsonRequests
 from airflow_provider_hubtix.ratelimit import RateLimiter
 
@@ -66,7 +65,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 _MAX_MESSAGE_CHARS = 500
-_REFRESH_AHEAD_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -83,20 +81,6 @@ class RetryPolicy:
     max_elapsed_seconds: float = 300.0
     backoff_initial: float = 1.0
     backoff_max: float = 30.0
-
-
-@dataclass(frozen=True)
-class OAuthCredentials:
-    """What is needed to refresh an expired OAuth access token.
-
-    :param client_id: the app's client id.
-    :param client_secret: the app's client secret.
-    :param refresh_token: the installing account's refresh token.
-    """
-
-    client_id: str
-    client_secret: str
-    refresh_token: str
 
 
 @dataclass
@@ -136,7 +120,8 @@ class HubSpotTransport:
     :param retry_policy: see :class:`RetryPolicy`.
     :param rate_limiter: shared by every request of this transport.
     :param oauth: refresh credentials, or ``None``.
-    :param on_new_token: called with every access token obtained by refresh (to mask it in logs).
+    :param on_new_token: called with every access or refresh token obtained by refresh (to mask it
+        in logs).
     :param sleep: how to wait between retries (injectable for tests).
     """
 
@@ -160,16 +145,25 @@ class HubSpotTransport:
         self.retry_policy = retry_policy or RetryPolicy()
         self.rate_limiter = rate_limiter or RateLimiter()
         self._token = access_token
-        self._token_expires_at: float | None = None
-        self._oauth = oauth
-        self._on_new_token = on_new_token or (lambda _token: None)
         self._sleep = sleep or _sleep
-        self._token_lock = threading.Lock()
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"Accept": "application/json", "User-Agent": "airflow-provider-hubtix"})
+        self._oauth = (
+            None
+            if oauth is None
+            else OAuthTokenSource(
+                self.session,
+                self.base_url,
+                oauth,
+                access_token=access_token,
+                conn_id=conn_id,
+                timeout=timeout,
+                on_new_secret=on_new_token,
+            )
+        )
 
     def request(
         self,
@@ -221,7 +215,7 @@ class HubSpotTransport:
             if response.ok:
                 return response
             if response.status_code == 401 and self._oauth is not None and not refreshed:
-                self._refresh_token(stale=token)
+                self._oauth.rejected(token)
                 refreshed = True
                 continue
             raise self._classify_response(response, call)
@@ -264,8 +258,8 @@ class HubSpotTransport:
 
     def _classify_response(self, response: requests.Response, call: _Call) -> HubSpotError:
         status = response.status_code
-        body = _json_or_none(response)
-        hubspot_message = _redact(str(body.get("message") or response.reason or ""), self._token)
+        body = response_json(response)
+        hubspot_message = self._redact(str(body.get("message") or response.reason or ""))
         hubspot_message = hubspot_message[:_MAX_MESSAGE_CHARS]
         fields: dict[str, Any] = {
             "status": status,
@@ -354,52 +348,12 @@ class HubSpotTransport:
         )
 
     def _current_token(self) -> str:
-        if self._oauth is None:
-            return self._token
-        expires_at = self._token_expires_at
-        if not self._token or (expires_at is not None and time.monotonic() > expires_at):
-            self._refresh_token(stale=self._token)
-        return self._token
+        return self._token if self._oauth is None else self._oauth.token()
 
-    def _refresh_token(self, *, stale: str) -> None:
-        oauth = self._oauth
-        if oauth is None:
-            return
-        with self._token_lock:
-            if self._token != stale and self._token:
-                return  # another thread refreshed it meanwhile
-            try:
-                response = self.session.post(
-                    f"{self.base_url}/oauth/v1/token",
-                    data={
-                        "grant_type": "refresh_token",
-                        "client_id": oauth.client_id,
-                        "client_secret": oauth.client_secret,
-                        "refresh_token": oauth.refresh_token,
-                    },
-                    timeout=self.timeout,
-                )
-            except requests.RequestException as exc:
-                raise HubSpotAuthError(
-                    f"Could not refresh the OAuth access token of connection {self.conn_id!r}: "
-                    f"{type(exc).__name__}. Check the connection's host and the network."
-                ) from None
-            body = _json_or_none(response)
-            token = body.get("access_token")
-            if not response.ok or not isinstance(token, str) or not token:
-                message = _redact(str(body.get("message") or response.reason), oauth.refresh_token)
-                raise HubSpotAuthError(
-                    f"HubSpot refused to refresh the OAuth access token of connection {self.conn_id!r} "
-                    f"({response.status_code} {body.get('status') or ''}): {message}. Check client_id, "
-                    "client_secret and refresh_token in the connection's extra.",
-                    status=response.status_code,
-                )
-            self._on_new_token(token)
-            self._token = token
-            expires_in = body.get("expires_in")
-            if isinstance(expires_in, int | float):
-                self._token_expires_at = time.monotonic() + float(expires_in) - _REFRESH_AHEAD_SECONDS
-            log.info("Refreshed the OAuth access token of connection %r.", self.conn_id)
+    def _redact(self, text: str) -> str:
+        """``text`` without the access token (and, with OAuth, without any secret of the refresh)."""
+        text = text.replace(self._token, "***") if self._token else text
+        return text if self._oauth is None else self._oauth.redact(text)
 
     def _wait(self, retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -459,14 +413,6 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
-def _json_or_none(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except (ValueError, json.JSONDecodeError):
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _required_scopes(body: Mapping[str, Any]) -> list[str]:
     scopes: list[str] = []
     contexts = [body.get("context")] + [
@@ -480,7 +426,3 @@ def _required_scopes(body: Mapping[str, Any]) -> list[str]:
                 if isinstance(scope, str) and scope not in scopes:
                     scopes.append(scope)
     return scopes
-
-
-def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text

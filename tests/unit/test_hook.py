@@ -364,7 +364,7 @@ OAUTH = {"client_id": "cid", "client_secret": "csecret-123", "refresh_token": "r
 
 def test_oauth_refresh_on_401_then_resend(monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker) -> None:
     set_connection(monkeypatch, password="expired-access", extra=OAUTH)
-    requests_mock.post(f"{BASE}/oauth/v1/token", json={"access_token": "fresh-access", "expires_in": 1800})
+    requests_mock.post(f"{BASE}/oauth/2026-03/token", json={"access_token": "fresh-access", "expires_in": 1800})
     requests_mock.post(
         CREATE_URL,
         [
@@ -374,7 +374,7 @@ def test_oauth_refresh_on_401_then_resend(monkeypatch: pytest.MonkeyPatch, reque
     )
     assert make_hook().batch_create([INPUT]).status_code == 201
     token_call = requests_mock.request_history[1]
-    assert token_call.url == f"{BASE}/oauth/v1/token"
+    assert token_call.url == f"{BASE}/oauth/2026-03/token"
     assert dict(token_call.qs) == {}
     form = dict(pair.split("=") for pair in token_call.text.split("&"))
     assert form == {
@@ -390,16 +390,16 @@ def test_oauth_without_access_token_refreshes_first(
     monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker
 ) -> None:
     set_connection(monkeypatch, password="", extra=OAUTH)
-    requests_mock.post(f"{BASE}/oauth/v1/token", json={"access_token": "fresh-access", "expires_in": 1800})
+    requests_mock.post(f"{BASE}/oauth/2026-03/token", json={"access_token": "fresh-access", "expires_in": 1800})
     requests_mock.post(CREATE_URL, status_code=201, json=CREATED)
     make_hook().batch_create([INPUT])
-    assert [r.url for r in requests_mock.request_history] == [f"{BASE}/oauth/v1/token", CREATE_URL]
+    assert [r.url for r in requests_mock.request_history] == [f"{BASE}/oauth/2026-03/token", CREATE_URL]
 
 
 def test_failed_refresh_is_an_auth_error(monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker) -> None:
     set_connection(monkeypatch, password="expired-access", extra=OAUTH)
     requests_mock.post(
-        f"{BASE}/oauth/v1/token",
+        f"{BASE}/oauth/2026-03/token",
         status_code=400,
         json={"status": "BAD_REFRESH_TOKEN", "message": "unknown rtoken-456"},
     )
