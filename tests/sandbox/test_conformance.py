@@ -200,6 +200,43 @@ def test_oauth_refresh_and_expiry(sb: HubSpotSandbox) -> None:
     )
 
 
+OAUTH_FORM = {
+    "grant_type": "refresh_token",
+    "client_id": "sandbox-client",
+    "client_secret": "sandbox-secret",
+    "refresh_token": "sandbox-refresh",
+}
+
+
+@pytest.mark.parametrize(("served", "gone"), [(("2026-03",), "v1"), (("v1",), "2026-03")])
+def test_oauth_endpoint_switches(served: tuple[str, ...], gone: str) -> None:
+    with HubSpotSandbox(oauth_versions=served) as sandbox:
+        missing = requests.post(f"{sandbox.url}/oauth/{gone}/token", data=OAUTH_FORM, timeout=10)
+        working = requests.post(f"{sandbox.url}/oauth/{served[0]}/token", data=OAUTH_FORM, timeout=10)
+        assert missing.status_code == 404 and working.status_code == 200
+        stats = sandbox.stats().by_endpoint
+        assert stats[f"oauth_token_{gone}"] == 1 and stats[f"oauth_token_{served[0]}"] == 1
+        assert stats["oauth_token"] == 2
+
+
+def test_oauth_short_lifetime_rotation_and_camel_case() -> None:
+    with HubSpotSandbox(
+        token_lifetime_seconds=0, rotate_refresh_tokens=True, camel_case_tokens=True
+    ) as sandbox:
+        answer = requests.post(sandbox.url + "/oauth/2026-03/token", data=OAUTH_FORM, timeout=10).json()
+        assert answer["expiresIn"] == 0 and answer["refreshToken"] != "sandbox-refresh"
+        used = requests.get(
+            sandbox.url + V3, headers={"Authorization": f"Bearer {answer['accessToken']}"}, timeout=10
+        )
+        assert used.status_code == 401 and used.json()["category"] == "EXPIRED_AUTHENTICATION"
+        retired = requests.post(sandbox.url + "/oauth/2026-03/token", data=OAUTH_FORM, timeout=10)
+        assert retired.status_code == 400
+        rotated = {**OAUTH_FORM, "refresh_token": answer["refreshToken"]}
+        assert (
+            requests.post(sandbox.url + "/oauth/2026-03/token", data=rotated, timeout=10).status_code == 200
+        )
+
+
 def test_rolling_window_and_daily_limit() -> None:
     with HubSpotSandbox(rate=3, daily=5, window_seconds=0.5) as sandbox:
         statuses = [requests.get(sandbox.url + V3, headers=AUTH, timeout=10) for _ in range(4)]
