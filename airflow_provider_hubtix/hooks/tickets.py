@@ -54,8 +54,9 @@ class HubSpotTicketsHook(BaseHook):
     Extras, all optional: ``api_version`` (``v3`` default, or ``2026-03``), ``requests_per_10s``,
     ``timeout`` and ``client_id`` / ``client_secret`` / ``refresh_token``. When the three OAuth
     extras are set they win over an expired or missing ``password``: the hook refreshes the access
-    token on the first 401 (and before it expires) and goes on. ``requests_per_10s`` given to the hook
-    wins over the connection's.
+    token through ``/oauth/2026-03/token`` (``/oauth/v1/token`` only if that answers 404) on the first
+    401 and before it expires, and goes on (see :mod:`~airflow_provider_hubtix.hooks.oauth`).
+    ``requests_per_10s`` given to the hook wins over the connection's.
 
     :param hubspot_conn_id: the connection id.
     :param requests_per_10s: rate budget overriding the connection's.
