@@ -88,7 +88,9 @@ def test_create_over_three_token_lifetimes_after_v1_sunset(
         op = operator(write_mixed_inputs(tmp_path / "in.jsonl", total, invalid_every), tmp_path / "out")
         op.max_concurrency = 1
         began = time.monotonic()
-        with pytest.raises(HubSpotRecordsFailedError) as info:  # fail_on_error: the invalid inputs fail the task
+        with pytest.raises(
+            HubSpotRecordsFailedError
+        ) as info:  # fail_on_error: the invalid inputs fail the task
             op.execute({"ti": ti})
         elapsed = time.monotonic() - began
         stats = sandbox.stats()

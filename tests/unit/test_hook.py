@@ -364,7 +364,9 @@ OAUTH = {"client_id": "cid", "client_secret": "csecret-123", "refresh_token": "r
 
 def test_oauth_refresh_on_401_then_resend(monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker) -> None:
     set_connection(monkeypatch, password="expired-access", extra=OAUTH)
-    requests_mock.post(f"{BASE}/oauth/2026-03/token", json={"access_token": "fresh-access", "expires_in": 1800})
+    requests_mock.post(
+        f"{BASE}/oauth/2026-03/token", json={"access_token": "fresh-access", "expires_in": 1800}
+    )
     requests_mock.post(
         CREATE_URL,
         [
@@ -390,7 +392,9 @@ def test_oauth_without_access_token_refreshes_first(
     monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker
 ) -> None:
     set_connection(monkeypatch, password="", extra=OAUTH)
-    requests_mock.post(f"{BASE}/oauth/2026-03/token", json={"access_token": "fresh-access", "expires_in": 1800})
+    requests_mock.post(
+        f"{BASE}/oauth/2026-03/token", json={"access_token": "fresh-access", "expires_in": 1800}
+    )
     requests_mock.post(CREATE_URL, status_code=201, json=CREATED)
     make_hook().batch_create([INPUT])
     assert [r.url for r in requests_mock.request_history] == [f"{BASE}/oauth/2026-03/token", CREATE_URL]
