@@ -11,6 +11,8 @@ what happened                 what the transport does                     except
 429 ``TEN_SECONDLY_ROLLING``  pauses every thread until the window frees  HubSpotRateLimitError
 / ``SECONDLY``                (``Retry-After`` when sent), retries
 429 ``DAILY``                 stops at once, no retry                     HubSpotDailyLimitError
+``Daily-Remaining`` at or     holds the request back (see                 HubSpotDailyReserveError
+below ``daily_reserve``       :mod:`~airflow_provider_hubtix.daily_budget`)
 423, 5xx                      exponential backoff with jitter, retries    HubSpotServerError
 connect error / timeout       backoff, retries                            HubSpotConnectionError
 401                           with OAuth extras: refresh once (see        HubSpotAuthError
@@ -44,10 +46,12 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from airflow_provider_hubtix import fastjson
+from airflow_provider_hubtix.daily_budget import DailyBudget, DailyReserveReached
 from airflow_provider_hubtix.exceptions import (
     HubSpotAuthError,
     HubSpotConnectionError,
     HubSpotDailyLimitError,
+    HubSpotDailyReserveError,
     HubSpotError,
     HubSpotMissingScopesError,
     HubSpotNotFoundError,
@@ -119,6 +123,7 @@ class HubSpotTransport:
     :param pool_size: HTTP connections kept open (at least the number of concurrent callers).
     :param retry_policy: see :class:`RetryPolicy`.
     :param rate_limiter: shared by every request of this transport.
+    :param daily_budget: keeps the account's daily reserve; default: ``"5%"`` of its daily limit.
     :param oauth: refresh credentials, or ``None``.
     :param on_new_token: called with every access or refresh token obtained by refresh (to mask it
         in logs).
@@ -135,6 +140,7 @@ class HubSpotTransport:
         pool_size: int = 16,
         retry_policy: RetryPolicy | None = None,
         rate_limiter: RateLimiter | None = None,
+        daily_budget: DailyBudget | None = None,
         oauth: OAuthCredentials | None = None,
         on_new_token: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -144,6 +150,7 @@ class HubSpotTransport:
         self.timeout = timeout
         self.retry_policy = retry_policy or RetryPolicy()
         self.rate_limiter = rate_limiter or RateLimiter()
+        self.daily_budget = daily_budget or DailyBudget()
         self._token = access_token
         self._sleep = sleep or _sleep
         self.session = requests.Session()
@@ -205,13 +212,16 @@ class HubSpotTransport:
         while True:
             token = self._current_token()
             prepared = self._prepare(call, token)  # before the slot is taken: it counts from now
+            ticket = self._admit_daily(call)
             permit = self.rate_limiter.acquire()
             try:
                 response = self.session.send(prepared, timeout=self.timeout, **self._send_settings)
             except requests.RequestException as exc:
                 self.rate_limiter.release(permit)
+                self.daily_budget.settle(ticket, None)
                 raise self._classify_network_error(exc, call) from None
             self.rate_limiter.release(permit, response.headers, counted=response.status_code != 429)
+            self.daily_budget.settle(ticket, response.headers)
             if response.ok:
                 return response
             if response.status_code == 401 and self._oauth is not None and not refreshed:
@@ -219,6 +229,20 @@ class HubSpotTransport:
                 refreshed = True
                 continue
             raise self._classify_response(response, call)
+
+    def _admit_daily(self, call: _Call) -> int:
+        """Wait until the daily budget lets one more request go; stop the run at the reserve."""
+        try:
+            return self.daily_budget.admit()
+        except DailyReserveReached as reached:
+            error = HubSpotDailyLimitError if call.outcome_uncertain else HubSpotDailyReserveError
+            raise error(
+                f"Stopped before HubSpot's daily request limit: {reached}, so no more requests were "
+                f"sent ({call.method} {call.path} was held back). The limit resets at midnight in the "
+                "account's time zone: re-run the task then (with the same output_path it resumes where "
+                "it stopped), or lower daily_reserve to use more of today's limit.",
+                category="DAILY_RESERVE",
+            ) from None
 
     def _prepare(self, call: _Call, token: str) -> requests.PreparedRequest:
         """The request as ``Session.request`` would send it; the body encoded by orjson when exact."""

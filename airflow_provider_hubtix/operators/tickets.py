@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 
+from airflow_provider_hubtix.daily_budget import DailyReserve
 from airflow_provider_hubtix.exceptions import HubSpotInputError, HubSpotRecordsFailedError
 from airflow_provider_hubtix.execution import execute_job
 from airflow_provider_hubtix.hooks.tickets import HubSpotTicketsHook
@@ -45,6 +46,7 @@ class _TicketsBatchOperator(BaseOperator):
         hubspot_conn_id: str = HubSpotTicketsHook.default_conn_name,
         max_concurrency: int = DEFAULT_MAX_CONCURRENCY,
         requests_per_10s: int | None = None,
+        daily_reserve: int | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -53,15 +55,24 @@ class _TicketsBatchOperator(BaseOperator):
         self.hubspot_conn_id = hubspot_conn_id
         self.max_concurrency = max_concurrency
         self.requests_per_10s = requests_per_10s
+        self.daily_reserve = daily_reserve
         _check_positive("max_concurrency", max_concurrency, self.task_id)
         if requests_per_10s is not None:
             _check_positive("requests_per_10s", requests_per_10s, self.task_id)
+        if daily_reserve is not None:
+            try:
+                DailyReserve.parse(daily_reserve)
+            except ValueError as exc:
+                raise HubSpotInputError(f"Task {self.task_id!r}: {exc}") from None
 
     @cached_property
     def hook(self) -> HubSpotTicketsHook:
         """The hook for :attr:`hubspot_conn_id`."""
         return HubSpotTicketsHook(
-            self.hubspot_conn_id, requests_per_10s=self.requests_per_10s, max_connections=self.max_concurrency
+            self.hubspot_conn_id,
+            requests_per_10s=self.requests_per_10s,
+            max_connections=self.max_concurrency,
+            daily_reserve=self.daily_reserve,
         )
 
     def resolve_template_files(self) -> None:
@@ -164,6 +175,9 @@ class BatchCreateTicketsOperator(_TicketsBatchOperator):
     :param hubspot_conn_id: the ``hubspot`` connection.
     :param max_concurrency: batches in flight at once.
     :param requests_per_10s: rate budget, overriding the connection's.
+    :param daily_reserve: requests of the account's daily limit to leave to its other integrations:
+        an integer or ``"N%"`` of ``X-HubSpot-RateLimit-Daily`` (``0`` off), overriding the
+        connection's (default ``"5%"``). Once HubSpot's answers show that few left, the task stops.
     :param batch_size: inputs per request, at most 100.
 
     .. seealso:: README.md, section "BatchCreateTicketsOperator".
@@ -201,6 +215,7 @@ class BatchCreateTicketsOperator(_TicketsBatchOperator):
             batch_size=self.batch_size,
             max_concurrency=self.max_concurrency,
             log=self.log,
+            daily_budget=self.hook.daily_budget,
         )
         return self._run(context, job, self._located(self.inputs, self.inputs_path, "inputs"))
 
@@ -237,6 +252,9 @@ class BatchReadTicketsOperator(_TicketsBatchOperator):
     :param hubspot_conn_id: the ``hubspot`` connection.
     :param max_concurrency: batches in flight at once.
     :param requests_per_10s: rate budget, overriding the connection's.
+    :param daily_reserve: requests of the account's daily limit to leave to its other integrations:
+        an integer or ``"N%"`` of ``X-HubSpot-RateLimit-Daily`` (``0`` off), overriding the
+        connection's (default ``"5%"``). Once HubSpot's answers show that few left, the task stops.
 
     .. seealso:: README.md, section "BatchReadTicketsOperator".
     """
@@ -279,6 +297,7 @@ class BatchReadTicketsOperator(_TicketsBatchOperator):
             archived=self.archived,
             max_concurrency=self.max_concurrency,
             log=self.log,
+            daily_budget=self.hook.daily_budget,
         )
         ids, ids_path = self.ids, self.ids_path
         if isinstance(ids, Mapping) and "results_path" in ids:

@@ -45,6 +45,7 @@ class SandboxStats:
     :param first_request_at: ``time.monotonic()`` of the first batch request.
     :param last_request_at: ``time.monotonic()`` of the last batch request.
     :param first_read_at: ``time.monotonic()`` of the first batch read.
+    :param daily_used: requests counted against the daily limit (429s are not, as at HubSpot).
     """
 
     requests: int = 0
@@ -57,6 +58,7 @@ class SandboxStats:
     first_request_at: float | None = None
     last_request_at: float | None = None
     first_read_at: float | None = None
+    daily_used: int = 0
 
 
 class HubSpotSandbox:
@@ -187,6 +189,7 @@ class HubSpotSandbox:
                 s.first_request_at,
                 s.last_request_at,
                 s.first_read_at,
+                self._limits.daily_used,
             )
 
     def duplicates(self, property_name: str) -> dict[str, list[str]]:
