@@ -154,8 +154,15 @@ class DailyBudget:
         with self._cond:
             while not self._may_send():
                 self._cond.wait()
-            self._in_flight += 1
-            return self._events
+            return self._take()
+
+    def try_admit(self) -> int | None:
+        """Count one more request in flight and return its ticket if it may go now, else ``None``.
+
+        :raises DailyReserveReached: once ``Daily-Remaining`` is at or below the reserve.
+        """
+        with self._cond:
+            return self._take() if self._may_send() else None
 
     def settle(self, ticket: int, headers: Mapping[str, str] | None) -> None:
         """The request of ``ticket`` got its answer (its headers), or none (``None``).
@@ -211,6 +218,10 @@ class DailyBudget:
                 "daily limit).",
                 needed,
             )
+
+    def _take(self) -> int:
+        self._in_flight += 1
+        return self._events
 
     def _may_send(self) -> bool:
         if self.reserve.off or self._headerless:

@@ -253,6 +253,21 @@ def test_rolling_window_and_daily_limit() -> None:
         assert sandbox.stats().rate_limited == 2
 
 
+def test_daily_headers_count_every_request_but_429s() -> None:
+    with HubSpotSandbox(rate=2, daily=3, window_seconds=60) as sandbox:
+        answers = [requests.get(sandbox.url + V3, headers=AUTH, timeout=10) for _ in range(3)]
+        assert [r.status_code for r in answers] == [200, 200, 429]  # the window is full
+        assert [r.headers["X-HubSpot-RateLimit-Daily-Remaining"] for r in answers] == ["2", "1", "1"]
+        assert {r.headers["X-HubSpot-RateLimit-Daily"] for r in answers} == {"3"}
+        assert sandbox.stats().daily_used == 2
+        sandbox.set_rate(rate=10)
+        answers = [requests.get(sandbox.url + V3, headers=AUTH, timeout=10) for _ in range(2)]
+        assert [r.status_code for r in answers] == [200, 429]
+        assert answers[1].json()["policyName"] == "DAILY"
+        assert [r.headers["X-HubSpot-RateLimit-Daily-Remaining"] for r in answers] == ["0", "0"]
+        assert sandbox.stats().daily_used == 3
+
+
 def test_faults_fail_before_and_lose_after_commit() -> None:
     with HubSpotSandbox(fail_rate=1.0) as failing:
         response = post(failing, f"{V3}/batch/create", {"inputs": [create_input(0)]})

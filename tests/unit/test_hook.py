@@ -13,6 +13,7 @@ import requests_mock as rm
 from airflow_provider_hubtix.exceptions import (
     HubSpotAuthError,
     HubSpotDailyLimitError,
+    HubSpotDailyReserveError,
     HubSpotError,
     HubSpotInputError,
     HubSpotMissingScopesError,
@@ -88,6 +89,9 @@ def test_operator_budget_wins_over_connection(monkeypatch: pytest.MonkeyPatch) -
         ({"extra": {"api_version": "v4"}}, "api_version 'v4'"),
         ({"password": ""}, "has no access token"),
         ({"extra": {"requests_per_10s": "many"}}, "positive integer"),
+        ({"extra": {"daily_reserve": -10}}, "extra daily_reserve=-10 is negative"),
+        ({"extra": {"daily_reserve": "half"}}, "extra daily_reserve='half' is not a number"),
+        ({"extra": {"daily_reserve": "150%"}}, r"extra daily_reserve='150%' is outside 0% to 100%"),
     ],
 )
 def test_bad_connection_is_explained(
@@ -198,6 +202,67 @@ def test_retry_after_header_is_honoured(
     )
     make_hook().batch_create([INPUT])
     assert sleeps == [3.0]
+
+
+def daily_headers(limit: int, remaining: int) -> dict[str, str]:
+    return {"X-HubSpot-RateLimit-Daily": str(limit), "X-HubSpot-RateLimit-Daily-Remaining": str(remaining)}
+
+
+@pytest.mark.parametrize(
+    ("extra", "hook_reserve", "requests"),
+    [
+        ({}, None, 50),  # default 5%
+        ({"daily_reserve": ""}, None, 50),
+        ({"daily_reserve": "10%"}, None, 100),
+        ({"daily_reserve": 7}, None, 7),
+        ({"daily_reserve": "10%"}, "1000", 1000),  # the hook's (the operator's) wins
+        ({"daily_reserve": "10%"}, 0, 0),
+    ],
+)
+def test_daily_reserve_from_connection_or_hook(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], hook_reserve: Any, requests: int
+) -> None:
+    set_connection(monkeypatch, extra=extra)
+    hook = make_hook(daily_reserve=hook_reserve)
+    assert hook.transport.daily_budget is hook.daily_budget
+    assert hook.daily_budget.reserve.requests(1000) == requests
+
+
+def test_bad_hook_daily_reserve_is_rejected_before_the_connection_is_read() -> None:
+    with pytest.raises(HubSpotInputError, match=r"daily_reserve='5 %%' is not a number"):
+        make_hook(daily_reserve="5 %%")
+
+
+def test_daily_reserve_reached_holds_the_next_request_back(
+    monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker, sleeps: list[float]
+) -> None:
+    set_connection(monkeypatch, extra={"daily_reserve": "5%"})
+    requests_mock.post(CREATE_URL, status_code=201, json=CREATED, headers=daily_headers(1000, 51))
+    hook = make_hook()
+    hook.batch_create([INPUT])
+    requests_mock.post(CREATE_URL, status_code=201, json=CREATED, headers=daily_headers(1000, 50))
+    hook.batch_create([INPUT])
+    with pytest.raises(HubSpotDailyReserveError) as info:
+        hook.batch_create([INPUT])
+    assert requests_mock.call_count == 2
+    assert sleeps == []
+    message = str(info.value)
+    assert "50 of its 1,000 daily requests left" in message
+    assert "daily_reserve '5%' (50 requests)" in message
+    assert "resets at midnight in the account's time zone" in message
+    assert info.value.stops_run and info.value.never_sent
+    assert TOKEN not in message
+
+
+def test_without_daily_headers_the_reserve_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker
+) -> None:
+    set_connection(monkeypatch, extra={"daily_reserve": "100%"})
+    requests_mock.post(CREATE_URL, status_code=201, json=CREATED, headers={"X-HubSpot-RateLimit-Max": "110"})
+    hook = make_hook()
+    for _ in range(5):
+        hook.batch_create([INPUT])
+    assert requests_mock.call_count == 5
 
 
 def test_daily_limit_stops_after_one_request(
