@@ -11,8 +11,8 @@ what happened                 what the transport does                     except
 429 ``TEN_SECONDLY_ROLLING``  pauses every thread until the window frees  HubSpotRateLimitError
 / ``SECONDLY``                (``Retry-After`` when sent), retries
 429 ``DAILY``                 stops at once, no retry                     HubSpotDailyLimitError
-``Daily-Remaining`` at or     holds the request back (see                 HubSpotDailyReserveError
-below ``daily_reserve``       :mod:`~airflow_provider_hubtix.daily_budget`)
+``Daily-Remaining`` at or     holds the request back, stops the run       HubSpotDailyReserveError
+below ``daily_reserve``       (see ``daily_budget.py``)
 423, 5xx                      exponential backoff with jitter, retries    HubSpotServerError
 connect error / timeout       backoff, retries                            HubSpotConnectionError
 401                           with OAuth extras: refresh once (see        HubSpotAuthError
