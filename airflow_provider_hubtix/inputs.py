@@ -210,31 +210,37 @@ def _empty_message(path: str, expected: str) -> str:
 
 def _iter_csv(text: IO[str], path: str) -> Iterator[tuple[str, Any]]:
     # strict: a quote left open would otherwise swallow every following line into one value.
-    reader = csv.reader(text, strict=True)
-    header = _next_csv_row(reader, path)
-    if header is None:
+    rows = _csv_rows(csv.reader(text, strict=True), path)
+    first = next(rows, None)
+    if first is None:
         raise InvalidInputError(_empty_message(path, "a header row naming the properties"))
+    header_line, header = first
     names = [name.strip() for name in header]
     if not all(names) or len(set(names)) != len(names):
-        raise InvalidInputError(f"{path} line 1 (the header) must name every column once; got {header!r}.")
-    while (row := _next_csv_row(reader, path)) is not None:
-        if not row:
-            continue
+        raise InvalidInputError(
+            f"{path} line {header_line} (the header) must name every column once; got {header!r}."
+        )
+    for start, row in rows:
         if len(row) != len(names):
             raise InvalidInputError(
-                f"{path} line {reader.line_num} has {len(row)} fields but the header has {len(names)}. "
+                f"{path} line {start} has {len(row)} fields but the header has {len(names)}. "
                 "Quote values that contain commas, and give every row the header's columns."
             )
-        yield f"line {reader.line_num}", dict(zip(names, row, strict=True))
+        yield f"line {start}", dict(zip(names, row, strict=True))
 
 
-def _next_csv_row(reader: Any, path: str) -> list[str] | None:
-    """The next row, or ``None`` at the end of the file; malformed CSV raises, naming the line."""
-    start = reader.line_num + 1
-    try:
-        return next(reader, None)
-    except csv.Error as exc:
-        raise InvalidInputError(_csv_error_message(path, start, reader.line_num, str(exc))) from None
+def _csv_rows(reader: Any, path: str) -> Iterator[tuple[int, list[str]]]:
+    """The non-blank rows, each with the line it starts on; malformed CSV raises, naming the line."""
+    while True:
+        start = reader.line_num + 1
+        try:
+            row = next(reader)
+        except StopIteration:
+            return
+        except csv.Error as exc:
+            raise InvalidInputError(_csv_error_message(path, start, reader.line_num, str(exc))) from None
+        if row:
+            yield start, row
 
 
 def _csv_error_message(path: str, start: int, line: int, error: str) -> str:
