@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -16,6 +16,7 @@ from airflow_provider_hubtix.daily_budget import DEFAULT_DAILY_RESERVE, DailyBud
 from airflow_provider_hubtix.exceptions import HubSpotError, HubSpotInputError
 from airflow_provider_hubtix.hooks.oauth import OAuthCredentials
 from airflow_provider_hubtix.hooks.transport import DEFAULT_TIMEOUT_SECONDS, HubSpotTransport, RetryPolicy
+from airflow_provider_hubtix.inputs import InvalidInputError, as_list, as_names
 from airflow_provider_hubtix.ratelimit import RateLimiter
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -193,11 +194,12 @@ class HubSpotTicketsHook(BaseHook):
             ``False`` raises :class:`~airflow_provider_hubtix.exceptions.HubSpotOutcomeUnknownError`.
         :return: the parsed response; 207 is a response, not an exception.
         """
+        inputs = _checked(as_list, inputs, "inputs")
         _check_batch_size(len(inputs), MAX_BATCH_INPUTS, "batch create")
         result = self.transport.request(
             "POST",
             f"{self.objects_path}/batch/create",
-            body={"inputs": list(inputs)},
+            body={"inputs": inputs},
             idempotent=False,
             resend_unknown=resend_unknown,
         )
@@ -224,15 +226,17 @@ class HubSpotTicketsHook(BaseHook):
         :param archived: read archived tickets instead of active ones.
         :return: the parsed response; ids that do not exist come back as one OBJECT_NOT_FOUND error.
         """
-        inputs = [{"id": str(i)} for i in ids]
+        inputs = [{"id": str(i)} for i in _checked(as_list, ids, "ids")]
+        properties = _checked(as_names, properties, "properties")
+        properties_with_history = _checked(as_names, properties_with_history, "properties_with_history")
         limit = MAX_BATCH_INPUTS_WITH_HISTORY if properties_with_history else MAX_BATCH_INPUTS
         _check_batch_size(
             len(inputs), limit, "batch read" + (" with history" if properties_with_history else "")
         )
         body: dict[str, Any] = {
             "inputs": inputs,
-            "properties": list(properties),
-            "propertiesWithHistory": list(properties_with_history),
+            "properties": properties,
+            "propertiesWithHistory": properties_with_history,
         }
         if id_property:
             body["idProperty"] = id_property
@@ -273,6 +277,14 @@ def _json(response: Any) -> Any:
     if response.encoding:  # then requests' .json() parses .text with the json module
         return fastjson.loads(response.text)
     return response.json()
+
+
+def _checked(check: Callable[[Any, str], list[Any]], value: Any, what: str) -> list[Any]:
+    """``check(value, what)``, its :class:`InvalidInputError` raised as :class:`HubSpotInputError`."""
+    try:
+        return check(value, what)
+    except InvalidInputError as exc:
+        raise HubSpotInputError(f"HubSpotTicketsHook: {exc}") from None
 
 
 def _check_batch_size(size: int, limit: int, what: str) -> None:

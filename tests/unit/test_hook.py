@@ -119,6 +119,30 @@ def test_2026_03_read_path_and_body(monkeypatch: pytest.MonkeyPatch, requests_mo
     }
 
 
+@pytest.mark.parametrize(
+    ("call", "kwargs", "message"),
+    [
+        ("batch_read", {"ids": "123"}, "ids must be a list, not the single string '123'"),
+        ("batch_read", {"ids": ["1"], "properties": "subject"}, "properties must be a list, not the single"),
+        (
+            "batch_read",
+            {"ids": ["1"], "properties_with_history": "subject"},
+            "properties_with_history must be a list, not the single string 'subject'",
+        ),
+        ("batch_read", {"ids": ["1"], "properties": [""]}, "properties must be a list of property names"),
+        ("batch_read", {"ids": {"id": "1"}}, "ids must be a list; got a dict"),
+        ("batch_create", {"inputs": INPUT}, "inputs must be a list; got a dict"),
+        ("batch_create", {"inputs": json.dumps([INPUT])}, "inputs must be a list, not the single string"),
+    ],
+)
+def test_a_single_value_is_never_taken_as_a_list(
+    connection: None, requests_mock: rm.Mocker, call: str, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(HubSpotInputError, match=message):
+        getattr(make_hook(), call)(**kwargs)
+    assert requests_mock.call_count == 0
+
+
 def test_read_by_record_id_sends_empty_lists_and_no_id_property(
     connection: None, requests_mock: rm.Mocker
 ) -> None:
