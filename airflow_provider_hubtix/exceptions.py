@@ -3,12 +3,13 @@
 Every class subclasses :class:`~airflow.exceptions.AirflowException` and carries HubSpot's
 ``status``, ``category``, ``correlation_id`` and message. None of them ever contains the token.
 
-Two attributes tell the batch engine what to do with a failure without it importing Airflow:
+Three attributes tell the batch engine what to do with a failure without it importing Airflow:
 
 * ``stops_run``: the failure concerns every batch (credentials, scopes, daily limit, wrong base
   URL): stop sending, account for what is left, fail the task.
 * ``outcome_unknown``: the request may have reached HubSpot before it failed, so a create may have
   happened.
+* ``never_sent``: the request was held back before it left, so its inputs were not attempted.
 """
 
 from __future__ import annotations
@@ -32,6 +33,7 @@ class HubSpotError(AirflowException):
 
     stops_run: bool = False
     outcome_unknown: bool = False
+    never_sent: bool = False
     default_category: str = "HUBSPOT_ERROR"
 
     def __init__(
@@ -83,6 +85,16 @@ class HubSpotDailyLimitError(HubSpotRateLimitError):
     """429 with policy ``DAILY``: nothing more can be sent until the account's daily reset."""
 
     stops_run = True
+
+
+class HubSpotDailyReserveError(HubSpotDailyLimitError):
+    """The account's daily requests left came down to ``daily_reserve``: the request was held back.
+
+    The rest of the daily limit is left to the account's other integrations until the daily reset.
+    """
+
+    never_sent = True
+    default_category = "DAILY_RESERVE"
 
 
 class HubSpotValidationError(HubSpotError):

@@ -57,6 +57,13 @@ def get_provider_info() -> dict[str, Any]:
                         "X-HubSpot-RateLimit-Max header.",
                         "schema": {"type": ["integer", "null"], "minimum": 1},
                     },
+                    "daily_reserve": {
+                        "label": "Daily reserve",
+                        "description": "Requests of the account's daily limit to leave to its other "
+                        "integrations: a number (e.g. 10000) or a percentage of the limit (e.g. 10%). "
+                        "Empty: 5%. 0: none (run until HubSpot refuses).",
+                        "schema": {"type": ["string", "null"]},
+                    },
                     "timeout": {
                         "label": "Timeout (s)",
                         "description": "Seconds to wait for HubSpot to answer one request.",

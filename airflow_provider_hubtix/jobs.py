@@ -36,6 +36,7 @@ from airflow_provider_hubtix.accounting import (
 from airflow_provider_hubtix.batch_response import BatchResponse
 from airflow_provider_hubtix.checkpoint import IndexSet, ResumeState
 from airflow_provider_hubtix.create_inputs import CreateInput, check_create_input, normalise_create_input
+from airflow_provider_hubtix.daily_budget import DailyBudget
 from airflow_provider_hubtix.inputs import InvalidInputError
 from airflow_provider_hubtix.outputs import RecordSink
 from airflow_provider_hubtix.progress import Logger, ProgressLog
@@ -159,9 +160,9 @@ def _stopped(
     batch: Sequence[Any], exc: BaseException, attempted: bool, error_record: Callable[..., Record]
 ) -> BatchOutcome:
     """Error records for a batch when the run stops: the failing batch, or one never sent."""
-    if attempted:
+    if attempted and not getattr(exc, "never_sent", False):
         return account_failure(batch, error_record, **_failure_fields(exc))
-    message = f"Not sent: the run stopped before this batch because of an earlier failure: {exc}"
+    message = f"Not sent: the run stopped before this batch was sent: {exc}"
     return account_failure(batch, error_record, status=None, category=NOT_ATTEMPTED, message=message)
 
 
@@ -174,6 +175,7 @@ class CreateJob:
     :param batch_size: inputs per request (1 to 100).
     :param max_concurrency: requests in flight at most; ``None``: automatic (see :func:`auto_concurrency`).
     :param log: where progress goes.
+    :param daily_budget: the client's daily budget, to say up front whether the run fits in it.
     """
 
     client: TicketsClient
@@ -181,6 +183,7 @@ class CreateJob:
     batch_size: int = MAX_BATCH_SIZE
     max_concurrency: int | None = None
     log: Logger = _LOG
+    daily_budget: DailyBudget | None = None
 
     def __post_init__(self) -> None:
         check_batch_size(self.batch_size)
@@ -226,6 +229,8 @@ class CreateJob:
         prepared = (normalise(raw, index, location) for index, (location, raw) in located)
         progress = ProgressLog(self.log, "created", total, batch_size=self.batch_size)
         progress.inputs_done = progress.results = len(done)
+        if self.daily_budget is not None and total is not None:
+            self.daily_budget.announce(total - len(done), self.batch_size, self.log)
         run_batches(
             _chunks(prepared, self.batch_size),
             self.process,
@@ -361,6 +366,7 @@ class ReadJob:
     :param archived: read archived tickets.
     :param max_concurrency: requests in flight at most; ``None``: automatic (see :func:`auto_concurrency`).
     :param log: where progress goes.
+    :param daily_budget: the client's daily budget, to say up front whether the run fits in it.
     """
 
     client: TicketsClient
@@ -370,6 +376,7 @@ class ReadJob:
     archived: bool = False
     max_concurrency: int | None = None
     log: Logger = _LOG
+    daily_budget: DailyBudget | None = None
 
     @property
     def batch_size(self) -> int:
@@ -395,6 +402,8 @@ class ReadJob:
         :param total: the number of ids, for progress.
         """
         prepared = (self.normalise(raw, index, location) for index, (location, raw) in enumerate(items))
+        if self.daily_budget is not None and total is not None:
+            self.daily_budget.announce(total, self.batch_size, self.log)
         run_batches(
             _chunks(prepared, self.batch_size),
             self.process,

@@ -113,13 +113,14 @@ class WindowModel:
         self.account_max: int | None = None
         self.own: list[Sent] = []
         """Our requests that may be in the window, in the order sent."""
+        self.left: list[Sent] = []
+        """Ours that surely left, kept while an answer may still describe a moment they were in."""
         self.others: list[float] = []
         """When the other clients' requests we know of surely leave the window, ascending."""
         self.reusable: list[float] = []
         """Sharing: until when each of our slots that left the window stays ours to reuse."""
         self.others_left: list[float] = []
         """When others' requests left the window, for a grace period (theirs to reuse meanwhile)."""
-        """Sharing: until when each of our slots that left the window stays ours to reuse."""
         self.others_until = -INF
         self.paused_until = -INF
         self.viewed = False
@@ -200,12 +201,14 @@ class WindowModel:
             self.allowance = 0
         if view is not None:
             self._observe(sent, now, view)
+        self._forget_left(now)
 
     def unanswered(self, sent: Sent, now: float) -> None:
         """``sent`` failed without an answer: it may have been counted at any moment until now."""
         self.viewed = True
         sent.answered = now
         sent.leaves = min(sent.leaves, now + self.window)
+        self._forget_left(now)
 
     def pause(self, now: float, seconds: float) -> None:
         """Send nothing for ``seconds`` (after a 429) and give up what was adopted."""
@@ -234,6 +237,7 @@ class WindowModel:
             sharing = self.sharing(now)
             for sent in [sent for sent in self.own if sent.leaves <= now]:
                 self._forget(sent)
+                self.left.append(sent)
                 if sharing:
                     self.reusable.append(sent.leaves + self.settings.grace_seconds)
         while self.others and self.others[0] <= now:
@@ -250,6 +254,13 @@ class WindowModel:
             self.allowance, self.allowance_from = 0, now
         self.others_until = max(self.others_until, now + self.settings.others_memory_windows * self.window)
 
+    def _forget_left(self, now: float) -> None:
+        """Ours that left stop mattering once no answer to come can describe a moment they were in
+        the window (an answer describes a moment after its own request was sent)."""
+        if self.left:
+            oldest = min((sent.sent for sent in self.own if sent.answered == INF), default=now)
+            self.left = [sent for sent in self.left if sent.leaves > oldest]
+
     def _forget(self, sent: Sent) -> None:
         if sent in self.own:
             self.own.remove(sent)
@@ -261,7 +272,7 @@ class WindowModel:
         self._advance(now)
         # Ours that may have been in the window at the moment the headers describe (the answered
         # one included when it counted), and those that surely were.
-        maybe = [sent for sent in self.own if sent.leaves > answered.sent]
+        maybe = [sent for sent in (*self.left, *self.own) if sent.leaves > answered.sent]
         surely = sum(1 for sent in maybe if sent.answered <= answered.sent and sent.sent + self.window > now)
         used = view.maximum - view.remaining
         others_at_least = max(used - len(maybe), 0)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -12,13 +12,11 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 
 from airflow_provider_hubtix import fastjson
 from airflow_provider_hubtix.batch_response import BatchResponse
+from airflow_provider_hubtix.daily_budget import DEFAULT_DAILY_RESERVE, DailyBudget, DailyReserve
 from airflow_provider_hubtix.exceptions import HubSpotError, HubSpotInputError
-from airflow_provider_hubtix.hooks.transport import (
-    DEFAULT_TIMEOUT_SECONDS,
-    HubSpotTransport,
-    OAuthCredentials,
-    RetryPolicy,
-)
+from airflow_provider_hubtix.hooks.oauth import OAuthCredentials
+from airflow_provider_hubtix.hooks.transport import DEFAULT_TIMEOUT_SECONDS, HubSpotTransport, RetryPolicy
+from airflow_provider_hubtix.inputs import InvalidInputError, as_list, as_names
 from airflow_provider_hubtix.ratelimit import AUTO_MAX_CONCURRENCY, RateLimiter
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
@@ -40,6 +38,7 @@ class ConnectionSettings:
     :param requests_per_10s: the connection's rate budget, or ``None`` to learn it.
     :param timeout: seconds to wait for one answer.
     :param oauth: refresh credentials, or ``None``.
+    :param daily_reserve: requests of the account's daily limit to leave unused.
     """
 
     base_url: str
@@ -48,6 +47,7 @@ class ConnectionSettings:
     requests_per_10s: int | None
     timeout: float
     oauth: OAuthCredentials | None
+    daily_reserve: DailyReserve
 
 
 class HubSpotTicketsHook(BaseHook):
@@ -56,13 +56,17 @@ class HubSpotTicketsHook(BaseHook):
     The connection's ``password`` is the access token (private-app token, service key or OAuth access
     token) and its ``host`` the base URL (default ``https://api.hubapi.com``; scheme required).
     Extras, all optional: ``api_version`` (``v3`` default, or ``2026-03``), ``requests_per_10s``,
-    ``timeout`` and ``client_id`` / ``client_secret`` / ``refresh_token``. When the three OAuth
-    extras are set they win over an expired or missing ``password``: the hook refreshes the access
-    token on the first 401 (and before it expires) and goes on. ``requests_per_10s`` given to the hook
-    wins over the connection's.
+    ``timeout``, ``daily_reserve`` (default ``"5%"``) and ``client_id`` / ``client_secret`` /
+    ``refresh_token``. When the three OAuth extras are set they win over an expired or missing
+    ``password``: the hook refreshes the access token through ``/oauth/2026-03/token``
+    (``/oauth/v1/token`` only if that answers 404) on the first 401 and before it expires, and goes
+    on (see :mod:`~airflow_provider_hubtix.hooks.oauth`). ``requests_per_10s`` and ``daily_reserve``
+    given to the hook win over the connection's.
 
     :param hubspot_conn_id: the connection id.
     :param requests_per_10s: rate budget overriding the connection's.
+    :param daily_reserve: requests of the account's daily limit to leave unused (an integer or
+        ``"N%"`` of ``X-HubSpot-RateLimit-Daily``; ``0`` off), overriding the connection's.
     :param max_connections: HTTP connections kept open; at least the caller's concurrency
         (``None``: enough for automatic concurrency).
     :param retry_policy: how to retry transient failures (see the transport's table).
@@ -84,10 +88,14 @@ class HubSpotTicketsHook(BaseHook):
         max_connections: int | None = None,
         retry_policy: RetryPolicy | None = None,
         rate_limiter: RateLimiter | None = None,
+        daily_reserve: int | str | None = None,
     ) -> None:
         super().__init__()
         self.hubspot_conn_id = hubspot_conn_id
         self.requests_per_10s = requests_per_10s
+        self.daily_reserve = (
+            None if daily_reserve is None else _daily_reserve(daily_reserve, "HubSpotTicketsHook:")
+        )
         self.max_connections = max_connections or AUTO_MAX_CONCURRENCY
         self.retry_policy = retry_policy or RetryPolicy()
         self._rate_limiter = rate_limiter
@@ -133,7 +141,16 @@ class HubSpotTicketsHook(BaseHook):
             ),
             timeout=float(extra.get("timeout") or DEFAULT_TIMEOUT_SECONDS),
             oauth=oauth,
+            daily_reserve=_daily_reserve(
+                _or_default(extra.get("daily_reserve"), DEFAULT_DAILY_RESERVE),
+                f"Connection {self.hubspot_conn_id!r}: extra",
+            ),
         )
+
+    @cached_property
+    def daily_budget(self) -> DailyBudget:
+        """Keeps the daily reserve for every request of this hook (see ``daily_budget.py``)."""
+        return DailyBudget(self.daily_reserve or self.settings.daily_reserve)
 
     @cached_property
     def transport(self) -> HubSpotTransport:
@@ -148,6 +165,7 @@ class HubSpotTicketsHook(BaseHook):
             pool_size=self.max_connections,
             retry_policy=self.retry_policy,
             rate_limiter=limiter,
+            daily_budget=self.daily_budget,
             oauth=settings.oauth,
             on_new_token=mask_secret,
         )
@@ -180,11 +198,12 @@ class HubSpotTicketsHook(BaseHook):
             ``False`` raises :class:`~airflow_provider_hubtix.exceptions.HubSpotOutcomeUnknownError`.
         :return: the parsed response; 207 is a response, not an exception.
         """
+        inputs = _checked(as_list, inputs, "inputs")
         _check_batch_size(len(inputs), MAX_BATCH_INPUTS, "batch create")
         result = self.transport.request(
             "POST",
             f"{self.objects_path}/batch/create",
-            body={"inputs": list(inputs)},
+            body={"inputs": inputs},
             idempotent=False,
             resend_unknown=resend_unknown,
         )
@@ -211,15 +230,17 @@ class HubSpotTicketsHook(BaseHook):
         :param archived: read archived tickets instead of active ones.
         :return: the parsed response; ids that do not exist come back as one OBJECT_NOT_FOUND error.
         """
-        inputs = [{"id": str(i)} for i in ids]
+        inputs = [{"id": str(i)} for i in _checked(as_list, ids, "ids")]
+        properties = _checked(as_names, properties, "properties")
+        properties_with_history = _checked(as_names, properties_with_history, "properties_with_history")
         limit = MAX_BATCH_INPUTS_WITH_HISTORY if properties_with_history else MAX_BATCH_INPUTS
         _check_batch_size(
             len(inputs), limit, "batch read" + (" with history" if properties_with_history else "")
         )
         body: dict[str, Any] = {
             "inputs": inputs,
-            "properties": list(properties),
-            "propertiesWithHistory": list(properties_with_history),
+            "properties": properties,
+            "propertiesWithHistory": properties_with_history,
         }
         if id_property:
             body["idProperty"] = id_property
@@ -262,6 +283,14 @@ def _json(response: Any) -> Any:
     return response.json()
 
 
+def _checked(check: Callable[[Any, str], list[Any]], value: Any, what: str) -> list[Any]:
+    """``check(value, what)``, its :class:`InvalidInputError` raised as :class:`HubSpotInputError`."""
+    try:
+        return check(value, what)
+    except InvalidInputError as exc:
+        raise HubSpotInputError(f"HubSpotTicketsHook: {exc}") from None
+
+
 def _check_batch_size(size: int, limit: int, what: str) -> None:
     if not 1 <= size <= limit:
         raise HubSpotInputError(
@@ -282,6 +311,17 @@ def _extra_dict(extra: str | dict[str, Any] | None, conn_id: str) -> dict[str, A
     if not isinstance(parsed, dict):
         raise HubSpotInputError(f"Connection {conn_id!r} has an extra that is not a JSON object.")
     return parsed
+
+
+def _daily_reserve(value: Any, where: str) -> DailyReserve:
+    try:
+        return DailyReserve.parse(value)
+    except ValueError as exc:
+        raise HubSpotInputError(f"{where} {exc}") from None
+
+
+def _or_default(value: Any, default: Any) -> Any:
+    return default if value in (None, "") else value
 
 
 def _positive_int(value: Any, name: str, conn_id: str) -> int | None:

@@ -1,4 +1,4 @@
-"""HTTP transport to HubSpot: bearer auth, OAuth refresh, rate limiting, retries and error model.
+"""HTTP transport to HubSpot: bearer auth, rate limiting, retries and error model.
 
 The retry policy is data (:class:`RetryPolicy`) turned into one tenacity ``Retrying`` around one
 call. Failures are classified into :mod:`airflow_provider_hubtix.exceptions` first, so the policy
@@ -11,10 +11,12 @@ what happened                 what the transport does                     except
 429 ``TEN_SECONDLY_ROLLING``  pauses every thread until the window frees  HubSpotRateLimitError
 / ``SECONDLY``                (``Retry-After`` when sent), retries
 429 ``DAILY``                 stops at once, no retry                     HubSpotDailyLimitError
+``Daily-Remaining`` at or     holds the request back, stops the run       HubSpotDailyReserveError
+below ``daily_reserve``       (see ``daily_budget.py``)
 423, 5xx                      exponential backoff with jitter, retries    HubSpotServerError
 connect error / timeout       backoff, retries                            HubSpotConnectionError
-401                           with OAuth extras: refresh once, resend;    HubSpotAuthError
-                              else stops
+401                           with OAuth extras: refresh once (see        HubSpotAuthError
+                              :mod:`.oauth`), resend; else stops
 403                           stops, names the missing scopes             HubSpotMissingScopesError
 400                           stops the run (nothing in it was written)   HubSpotValidationError
 404                           stops (wrong base URL or api_version)       HubSpotNotFoundError
@@ -30,9 +32,7 @@ re-sending, so the caller can check what exists first.
 
 from __future__ import annotations
 
-import json
 import logging
-import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -46,10 +46,12 @@ from requests.adapters import HTTPAdapter
 from urllib3.exceptions import NewConnectionError
 
 from airflow_provider_hubtix import fastjson
+from airflow_provider_hubtix.daily_budget import DailyBudget, DailyReserveReached
 from airflow_provider_hubtix.exceptions import (
     HubSpotAuthError,
     HubSpotConnectionError,
     HubSpotDailyLimitError,
+    HubSpotDailyReserveError,
     HubSpotError,
     HubSpotMissingScopesError,
     HubSpotNotFoundError,
@@ -59,6 +61,7 @@ from airflow_provider_hubtix.exceptions import (
     HubSpotServerError,
     HubSpotValidationError,
 )
+from airflow_provider_hubtix.hooks.oauth import OAuthCredentials, OAuthTokenSource, response_json
 from airflow_provider_hubtix.hooks.prepared import JsonRequests
 from airflow_provider_hubtix.ratelimit import RateLimiter
 
@@ -66,7 +69,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
 _MAX_MESSAGE_CHARS = 500
-_REFRESH_AHEAD_SECONDS = 60.0
 
 
 @dataclass(frozen=True)
@@ -83,20 +85,6 @@ class RetryPolicy:
     max_elapsed_seconds: float = 300.0
     backoff_initial: float = 1.0
     backoff_max: float = 30.0
-
-
-@dataclass(frozen=True)
-class OAuthCredentials:
-    """What is needed to refresh an expired OAuth access token.
-
-    :param client_id: the app's client id.
-    :param client_secret: the app's client secret.
-    :param refresh_token: the installing account's refresh token.
-    """
-
-    client_id: str
-    client_secret: str
-    refresh_token: str
 
 
 @dataclass
@@ -135,8 +123,10 @@ class HubSpotTransport:
     :param pool_size: HTTP connections kept open (at least the number of concurrent callers).
     :param retry_policy: see :class:`RetryPolicy`.
     :param rate_limiter: shared by every request of this transport.
+    :param daily_budget: keeps the account's daily reserve; default: ``"5%"`` of its daily limit.
     :param oauth: refresh credentials, or ``None``.
-    :param on_new_token: called with every access token obtained by refresh (to mask it in logs).
+    :param on_new_token: called with every access or refresh token obtained by refresh (to mask it
+        in logs).
     :param sleep: how to wait between retries (injectable for tests).
     """
 
@@ -150,6 +140,7 @@ class HubSpotTransport:
         pool_size: int = 16,
         retry_policy: RetryPolicy | None = None,
         rate_limiter: RateLimiter | None = None,
+        daily_budget: DailyBudget | None = None,
         oauth: OAuthCredentials | None = None,
         on_new_token: Callable[[str], None] | None = None,
         sleep: Callable[[float], None] | None = None,
@@ -159,17 +150,27 @@ class HubSpotTransport:
         self.timeout = timeout
         self.retry_policy = retry_policy or RetryPolicy()
         self.rate_limiter = rate_limiter or RateLimiter()
+        self.daily_budget = daily_budget or DailyBudget()
         self._token = access_token
-        self._token_expires_at: float | None = None
-        self._oauth = oauth
-        self._on_new_token = on_new_token or (lambda _token: None)
         self._sleep = sleep or _sleep
-        self._token_lock = threading.Lock()
         self.session = requests.Session()
         adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"Accept": "application/json", "User-Agent": "airflow-provider-hubtix"})
+        self._oauth = (
+            None
+            if oauth is None
+            else OAuthTokenSource(
+                self.session,
+                self.base_url,
+                oauth,
+                access_token=access_token,
+                conn_id=conn_id,
+                timeout=timeout,
+                on_new_secret=on_new_token,
+            )
+        )
 
     def request(
         self,
@@ -211,20 +212,37 @@ class HubSpotTransport:
         while True:
             token = self._current_token()
             prepared = self._prepare(call, token)  # before the slot is taken: it counts from now
+            ticket = self._admit_daily(call)
             permit = self.rate_limiter.acquire()
             try:
                 response = self.session.send(prepared, timeout=self.timeout, **self._send_settings)
             except requests.RequestException as exc:
                 self.rate_limiter.release(permit)
+                self.daily_budget.settle(ticket, None)
                 raise self._classify_network_error(exc, call) from None
             self.rate_limiter.release(permit, response.headers, counted=response.status_code != 429)
+            self.daily_budget.settle(ticket, response.headers)
             if response.ok:
                 return response
             if response.status_code == 401 and self._oauth is not None and not refreshed:
-                self._refresh_token(stale=token)
+                self._oauth.rejected(token)
                 refreshed = True
                 continue
             raise self._classify_response(response, call)
+
+    def _admit_daily(self, call: _Call) -> int:
+        """Wait until the daily budget lets one more request go; stop the run at the reserve."""
+        try:
+            return self.daily_budget.admit()
+        except DailyReserveReached as reached:
+            error = HubSpotDailyLimitError if call.outcome_uncertain else HubSpotDailyReserveError
+            raise error(
+                f"Stopped before HubSpot's daily request limit: {reached}, so no more requests were "
+                f"sent ({call.method} {call.path} was held back). The limit resets at midnight in the "
+                "account's time zone: re-run the task then (with the same output_path it resumes where "
+                "it stopped), or lower daily_reserve to use more of today's limit.",
+                category="DAILY_RESERVE",
+            ) from None
 
     def _prepare(self, call: _Call, token: str) -> requests.PreparedRequest:
         """The request as ``Session.request`` would send it; the body encoded by orjson when exact."""
@@ -264,8 +282,8 @@ class HubSpotTransport:
 
     def _classify_response(self, response: requests.Response, call: _Call) -> HubSpotError:
         status = response.status_code
-        body = _json_or_none(response)
-        hubspot_message = _redact(str(body.get("message") or response.reason or ""), self._token)
+        body = response_json(response)
+        hubspot_message = self._redact(str(body.get("message") or response.reason or ""))
         hubspot_message = hubspot_message[:_MAX_MESSAGE_CHARS]
         fields: dict[str, Any] = {
             "status": status,
@@ -354,52 +372,12 @@ class HubSpotTransport:
         )
 
     def _current_token(self) -> str:
-        if self._oauth is None:
-            return self._token
-        expires_at = self._token_expires_at
-        if not self._token or (expires_at is not None and time.monotonic() > expires_at):
-            self._refresh_token(stale=self._token)
-        return self._token
+        return self._token if self._oauth is None else self._oauth.token()
 
-    def _refresh_token(self, *, stale: str) -> None:
-        oauth = self._oauth
-        if oauth is None:
-            return
-        with self._token_lock:
-            if self._token != stale and self._token:
-                return  # another thread refreshed it meanwhile
-            try:
-                response = self.session.post(
-                    f"{self.base_url}/oauth/v1/token",
-                    data={
-                        "grant_type": "refresh_token",
-                        "client_id": oauth.client_id,
-                        "client_secret": oauth.client_secret,
-                        "refresh_token": oauth.refresh_token,
-                    },
-                    timeout=self.timeout,
-                )
-            except requests.RequestException as exc:
-                raise HubSpotAuthError(
-                    f"Could not refresh the OAuth access token of connection {self.conn_id!r}: "
-                    f"{type(exc).__name__}. Check the connection's host and the network."
-                ) from None
-            body = _json_or_none(response)
-            token = body.get("access_token")
-            if not response.ok or not isinstance(token, str) or not token:
-                message = _redact(str(body.get("message") or response.reason), oauth.refresh_token)
-                raise HubSpotAuthError(
-                    f"HubSpot refused to refresh the OAuth access token of connection {self.conn_id!r} "
-                    f"({response.status_code} {body.get('status') or ''}): {message}. Check client_id, "
-                    "client_secret and refresh_token in the connection's extra.",
-                    status=response.status_code,
-                )
-            self._on_new_token(token)
-            self._token = token
-            expires_in = body.get("expires_in")
-            if isinstance(expires_in, int | float):
-                self._token_expires_at = time.monotonic() + float(expires_in) - _REFRESH_AHEAD_SECONDS
-            log.info("Refreshed the OAuth access token of connection %r.", self.conn_id)
+    def _redact(self, text: str) -> str:
+        """``text`` without the access token (and, with OAuth, without any secret of the refresh)."""
+        text = text.replace(self._token, "***") if self._token else text
+        return text if self._oauth is None else self._oauth.redact(text)
 
     def _wait(self, retry_state: tenacity.RetryCallState) -> float:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
@@ -459,14 +437,6 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
-def _json_or_none(response: requests.Response) -> dict[str, Any]:
-    try:
-        body = response.json()
-    except (ValueError, json.JSONDecodeError):
-        return {}
-    return body if isinstance(body, dict) else {}
-
-
 def _required_scopes(body: Mapping[str, Any]) -> list[str]:
     scopes: list[str] = []
     contexts = [body.get("context")] + [
@@ -480,7 +450,3 @@ def _required_scopes(body: Mapping[str, Any]) -> list[str]:
                 if isinstance(scope, str) and scope not in scopes:
                     scopes.append(scope)
     return scopes
-
-
-def _redact(text: str, secret: str | None) -> str:
-    return text.replace(secret, "***") if secret else text

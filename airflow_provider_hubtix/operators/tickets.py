@@ -7,16 +7,25 @@ what can be validated then, call :mod:`airflow_provider_hubtix.jobs`, and push t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 
+from airflow_provider_hubtix.daily_budget import DailyReserve
 from airflow_provider_hubtix.exceptions import HubSpotInputError, HubSpotRecordsFailedError
 from airflow_provider_hubtix.execution import execute_job
 from airflow_provider_hubtix.hooks.tickets import HubSpotTicketsHook
-from airflow_provider_hubtix.inputs import InvalidInputError, iter_file, parse_inline
+from airflow_provider_hubtix.inputs import (
+    InvalidInputError,
+    as_names,
+    check_inline_shape,
+    check_optional_name,
+    iter_file,
+    parse_inline,
+)
 from airflow_provider_hubtix.jobs import MAX_BATCH_SIZE, CreateJob, Located, ReadJob, check_batch_size
 from airflow_provider_hubtix.operators.lineage import file_dataset, operator_lineage, tickets_dataset
 
@@ -46,6 +55,7 @@ class _TicketsBatchOperator(BaseOperator):
         hubspot_conn_id: str = HubSpotTicketsHook.default_conn_name,
         max_concurrency: int | None = DEFAULT_MAX_CONCURRENCY,
         requests_per_10s: int | None = None,
+        daily_reserve: int | str | None = None,
         **kwargs: Any,
     ) -> None:
         super().__init__(**kwargs)
@@ -54,16 +64,25 @@ class _TicketsBatchOperator(BaseOperator):
         self.hubspot_conn_id = hubspot_conn_id
         self.max_concurrency = max_concurrency
         self.requests_per_10s = requests_per_10s
+        self.daily_reserve = daily_reserve
         if max_concurrency is not None:
             _check_positive("max_concurrency", max_concurrency, self.task_id)
         if requests_per_10s is not None:
             _check_positive("requests_per_10s", requests_per_10s, self.task_id)
+        if daily_reserve is not None:
+            try:
+                DailyReserve.parse(daily_reserve)
+            except ValueError as exc:
+                raise HubSpotInputError(f"Task {self.task_id!r}: {exc}") from None
 
     @cached_property
     def hook(self) -> HubSpotTicketsHook:
         """The hook for :attr:`hubspot_conn_id`."""
         return HubSpotTicketsHook(
-            self.hubspot_conn_id, requests_per_10s=self.requests_per_10s, max_connections=self.max_concurrency
+            self.hubspot_conn_id,
+            requests_per_10s=self.requests_per_10s,
+            max_connections=self.max_concurrency,
+            daily_reserve=self.daily_reserve,
         )
 
     def resolve_template_files(self) -> None:
@@ -107,10 +126,8 @@ class _TicketsBatchOperator(BaseOperator):
     def _run(self, context: Context, job: CreateJob | ReadJob, items: Callable[[], Iterator[Located]]) -> Any:
         """Run the job, publish the outputs, then fail if asked to; return the return_value."""
         folder = None if self.output_path is None else _as_path(self.output_path)
-        try:
+        with _input_errors(self.task_id):
             run = execute_job(job, items, folder, self.log)
-        except InvalidInputError as exc:
-            raise HubSpotInputError(f"Task {self.task_id!r}: {exc}") from None
         if isinstance(run.stopped, InvalidInputError):
             run.stopped = HubSpotInputError(f"Task {self.task_id!r}: {run.stopped}")
         failed = run.stopped is not None or (self.fail_on_error and run.sink.errors_count > 0)
@@ -135,10 +152,8 @@ class _TicketsBatchOperator(BaseOperator):
         if path is not None:
             source = _as_path(path)
             return lambda: iter_file(str(source), lambda: source.open("rb"))
-        try:
+        with _input_errors(self.task_id):
             values = parse_inline(inline, what)
-        except InvalidInputError as exc:
-            raise HubSpotInputError(f"Task {self.task_id!r}: {exc}") from None
         return lambda: ((f"item {i}", v) for i, v in enumerate(values))
 
 
@@ -167,6 +182,9 @@ class BatchCreateTicketsOperator(_TicketsBatchOperator):
     :param max_concurrency: batches in flight at once; ``None`` (default): automatic, enough to send
         the rate budget within about one round trip (at most 100).
     :param requests_per_10s: rate budget, overriding the connection's.
+    :param daily_reserve: requests of the account's daily limit to leave to its other integrations:
+        an integer or ``"N%"`` of ``X-HubSpot-RateLimit-Daily`` (``0`` off), overriding the
+        connection's (default ``"5%"``). Once HubSpot's answers show that few left, the task stops.
     :param batch_size: inputs per request, at most 100.
 
     .. seealso:: README.md, section "BatchCreateTicketsOperator".
@@ -191,10 +209,10 @@ class BatchCreateTicketsOperator(_TicketsBatchOperator):
         self.id_property = id_property
         self.batch_size = batch_size
         _check_exactly_one(self.task_id, inputs=inputs, inputs_path=inputs_path)
-        try:
+        with _input_errors(self.task_id):
             check_batch_size(batch_size)
-        except InvalidInputError as exc:
-            raise HubSpotInputError(f"Task {self.task_id!r}: {exc}") from None
+            check_inline_shape(inputs, "inputs")
+            check_optional_name(id_property, "id_property")
 
     def execute(self, context: Context) -> Any:
         """Create the tickets; see the class docstring for outputs."""
@@ -204,6 +222,7 @@ class BatchCreateTicketsOperator(_TicketsBatchOperator):
             batch_size=self.batch_size,
             max_concurrency=self.max_concurrency,
             log=self.log,
+            daily_budget=self.hook.daily_budget,
         )
         return self._run(context, job, self._located(self.inputs, self.inputs_path, "inputs"))
 
@@ -241,6 +260,9 @@ class BatchReadTicketsOperator(_TicketsBatchOperator):
     :param max_concurrency: batches in flight at once; ``None`` (default): automatic, enough to send
         the rate budget within about one round trip (at most 100).
     :param requests_per_10s: rate budget, overriding the connection's.
+    :param daily_reserve: requests of the account's daily limit to leave to its other integrations:
+        an integer or ``"N%"`` of ``X-HubSpot-RateLimit-Daily`` (``0`` off), overriding the
+        connection's (default ``"5%"``). Once HubSpot's answers show that few left, the task stops.
 
     .. seealso:: README.md, section "BatchReadTicketsOperator".
     """
@@ -264,14 +286,14 @@ class BatchReadTicketsOperator(_TicketsBatchOperator):
         self.ids = ids
         self.ids_path = ids_path
         self.id_property = id_property
-        self.properties = list(properties)
-        self.properties_with_history = list(properties_with_history)
         self.archived = archived
         _check_exactly_one(self.task_id, ids=ids, ids_path=ids_path)
-        for name in ("properties", "properties_with_history"):
-            value = getattr(self, name)
-            if not all(isinstance(p, str) and p for p in value):
-                raise HubSpotInputError(f"Task {self.task_id!r}: {name} must be a list of property names.")
+        with _input_errors(self.task_id):
+            self.properties = as_names(properties, "properties")
+            self.properties_with_history = as_names(properties_with_history, "properties_with_history")
+            if not _is_create_output(ids):
+                check_inline_shape(ids, "ids")
+            check_optional_name(id_property, "id_property")
 
     def execute(self, context: Context) -> Any:
         """Read the tickets; see the class docstring for outputs."""
@@ -283,9 +305,10 @@ class BatchReadTicketsOperator(_TicketsBatchOperator):
             archived=self.archived,
             max_concurrency=self.max_concurrency,
             log=self.log,
+            daily_budget=self.hook.daily_budget,
         )
         ids, ids_path = self.ids, self.ids_path
-        if isinstance(ids, Mapping) and "results_path" in ids:
+        if _is_create_output(ids):
             ids_path = ids["results_path"]
             ids = None
         return self._run(context, job, self._located(ids, ids_path, "ids"))
@@ -306,6 +329,20 @@ def _as_path(value: Any) -> Path | ObjectStoragePath:
     if "://" in text and not text.startswith("file://"):
         return ObjectStoragePath(text)
     return Path(text.removeprefix("file://"))
+
+
+def _is_create_output(ids: Any) -> bool:
+    """Whether ``ids`` is the create operator's ``return_value`` with ``output_path`` (read from its file)."""
+    return isinstance(ids, Mapping) and "results_path" in ids
+
+
+@contextmanager
+def _input_errors(task_id: str) -> Iterator[None]:
+    """Raise a plain :class:`InvalidInputError` as the task's :class:`HubSpotInputError`."""
+    try:
+        yield
+    except InvalidInputError as exc:
+        raise HubSpotInputError(f"Task {task_id!r}: {exc}") from None
 
 
 def _check_exactly_one(task_id: str, **named: Any) -> None:

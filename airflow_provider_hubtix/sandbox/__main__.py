@@ -8,6 +8,7 @@ import threading
 from types import FrameType
 
 from airflow_provider_hubtix.sandbox.server import HubSpotSandbox
+from airflow_provider_hubtix.sandbox.timing import TIMING_MODES
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -21,6 +22,13 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--daily", type=int, default=1_000_000, help="requests per day")
     parser.add_argument("--latency-ms", type=int, default=0, help="delay before each answer")
+    parser.add_argument(
+        "--timing",
+        default="fixed",
+        choices=sorted(TIMING_MODES),
+        help="how answers are timed around --latency-ms: jitter, a slow tail, late counting, "
+        "Remaining computed at answer time (see the sandbox docs)",
+    )
     parser.add_argument("--fail-rate", type=float, default=0.0, help="share of batch calls answered 5xx")
     parser.add_argument(
         "--lose-rate", type=float, default=0.0, help="share of batch calls done, answer dropped"
@@ -39,6 +47,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         port=args.port,
         host=args.host,
+        timing=args.timing,
     )
     stop = threading.Event()
 

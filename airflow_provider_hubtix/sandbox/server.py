@@ -23,7 +23,7 @@ from airflow_provider_hubtix.sandbox.store import Body, TicketStore, error_body
 from airflow_provider_hubtix.sandbox.timing import Timing
 
 OBJECT_PREFIXES = ("/crm/v3/objects/tickets", "/crm/objects/2026-03/tickets")
-TOKEN_PATH = "/oauth/v1/token"
+TOKEN_PATHS = {"/oauth/v1/token": "v1", "/oauth/2026-03/token": "2026-03"}
 
 _UNAUTHENTICATED = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more "
@@ -36,7 +36,9 @@ class SandboxStats:
     """What the sandbox has seen (a snapshot).
 
     :param requests: authenticated API requests, refused ones included.
-    :param by_endpoint: requests per endpoint (``batch_create``, ``batch_read``, ``list``, ``oauth_token``).
+    :param by_endpoint: requests per endpoint (``batch_create``, ``batch_read``, ``list``, ``oauth_token``
+        for every token request, ``oauth_token_v1`` and ``oauth_token_2026-03`` for each endpoint's,
+        404s included).
     :param status_counts: answers per HTTP status.
     :param rate_limited: 429 answers.
     :param faults_5xx: injected 5xx answers (nothing was done).
@@ -45,6 +47,7 @@ class SandboxStats:
     :param first_request_at: ``time.monotonic()`` of the first batch request.
     :param last_request_at: ``time.monotonic()`` of the last batch request.
     :param first_read_at: ``time.monotonic()`` of the first batch read.
+    :param daily_used: requests counted against the daily limit (429s are not, as at HubSpot).
     """
 
     requests: int = 0
@@ -57,6 +60,7 @@ class SandboxStats:
     first_request_at: float | None = None
     last_request_at: float | None = None
     first_read_at: float | None = None
+    daily_used: int = 0
 
 
 class HubSpotSandbox:
@@ -73,13 +77,17 @@ class HubSpotSandbox:
     :param port: TCP port on 127.0.0.1 (0: a free one).
     :param host: the address to listen on.
     :param scopeless_token: a token whose app lacks the ``tickets`` scope (403).
-    :param oauth_client_id: OAuth client id accepted by ``POST /oauth/v1/token``.
+    :param oauth_client_id: OAuth client id accepted by ``POST /oauth/2026-03/token`` and ``/oauth/v1/token``.
     :param oauth_client_secret: its secret.
     :param oauth_refresh_token: the refresh token it accepts.
     :param window_seconds: the rate window (10 s like HubSpot; shorter only for fast tests).
     :param timing: how answers are timed: a mode name of
         :data:`~airflow_provider_hubtix.sandbox.timing.TIMING_MODES` (on top of ``latency_ms``) or a
         :class:`~airflow_provider_hubtix.sandbox.timing.Timing`, which then wins over ``latency_ms``.
+    :param oauth_versions: the token endpoints served (``"v1"``, ``"2026-03"``); the others answer 404.
+    :param token_lifetime_seconds: ``expires_in`` of refreshed access tokens, refused (401) after it.
+    :param rotate_refresh_tokens: each refresh answers a new refresh token and retires the one used.
+    :param camel_case_tokens: token answers spelt ``accessToken`` / ``expiresIn`` / ``refreshToken``.
     """
 
     def __init__(
@@ -101,6 +109,10 @@ class HubSpotSandbox:
         oauth_refresh_token: str = "sandbox-refresh",
         window_seconds: float = 10.0,
         timing: str | Timing = "fixed",
+        oauth_versions: tuple[str, ...] = ("v1", "2026-03"),
+        token_lifetime_seconds: float = 1800,
+        rotate_refresh_tokens: bool = False,
+        camel_case_tokens: bool = False,
     ) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
@@ -111,6 +123,10 @@ class HubSpotSandbox:
         self._tokens: dict[str, bool] = {token: True, scopeless_token: False}
         self._expired: set[str] = set()
         self._oauth = (oauth_client_id, oauth_client_secret, oauth_refresh_token)
+        self._oauth_mode = _OAuthMode(
+            oauth_versions, token_lifetime_seconds, rotate_refresh_tokens, camel_case_tokens
+        )
+        self._token_deadlines: dict[str, float] = {}
         self.fail_rate = fail_rate
         self.lose_rate = lose_rate
         self._stats = SandboxStats()
@@ -180,6 +196,7 @@ class HubSpotSandbox:
                 s.first_request_at,
                 s.last_request_at,
                 s.first_read_at,
+                self._limits.daily_used,
             )
 
     def duplicates(self, property_name: str) -> dict[str, list[str]]:
@@ -264,8 +281,8 @@ class HubSpotSandbox:
         """Answer one request: ``(status, headers, JSON body)``; a ``None`` body drops the connection."""
         split = urlsplit(target)
         path, query = split.path.rstrip("/"), parse_qs(split.query)
-        if path == TOKEN_PATH:
-            return self._oauth_token(method, body)
+        if path in TOKEN_PATHS:
+            return self._oauth_token(method, TOKEN_PATHS[path], body)
         prefix = next((p for p in OBJECT_PREFIXES if path.startswith(p)), None)
         endpoint = {"": "list", "/batch/create": "batch_create", "/batch/read": "batch_read"}.get(
             path[len(prefix) :] if prefix else "?"
@@ -339,7 +356,8 @@ class HubSpotSandbox:
         token = header[7:] if header.startswith("Bearer ") else ""
         with self._lock:
             scoped = self._tokens.get(token)
-            expired = token in self._expired
+            deadline = self._token_deadlines.get(token, float("inf"))
+            expired = token in self._expired or time.monotonic() >= deadline
         if scoped is None:
             return 401, {}, error_body("INVALID_AUTHENTICATION", _UNAUTHENTICATED)
         if expired:
@@ -370,32 +388,27 @@ class HubSpotSandbox:
             )
         return None
 
-    def _oauth_token(self, method: str, raw: bytes) -> tuple[int, dict[str, str], Body]:
+    def _oauth_token(self, method: str, version: str, raw: bytes) -> tuple[int, dict[str, str], Body]:
         if method != "POST":
             return 405, {}, error_body("METHOD_NOT_ALLOWED", "Use POST")
         form = {k: v[0] for k, v in parse_qs(raw.decode("utf-8", "replace")).items()}
-        client_id, client_secret, refresh_token = self._oauth
+        mode = self._oauth_mode
         with self._lock:
-            self._stats.by_endpoint["oauth_token"] = self._stats.by_endpoint.get("oauth_token", 0) + 1
-            if (
-                form.get("grant_type") != "refresh_token"
-                or form.get("client_id") != client_id
-                or form.get("client_secret") != client_secret
-                or form.get("refresh_token") != refresh_token
-            ):
+            by_endpoint = self._stats.by_endpoint
+            for key in ("oauth_token", f"oauth_token_{version}"):
+                by_endpoint[key] = by_endpoint.get(key, 0) + 1
+            if version not in mode.versions:
+                return 404, {}, error_body("OBJECT_NOT_FOUND", f"No route for POST /oauth/{version}/token")
+            sent = (form.get("client_id"), form.get("client_secret"), form.get("refresh_token"))
+            if form.get("grant_type") != "refresh_token" or sent != self._oauth:
                 return 400, {}, {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"}
             token = "sandbox-oauth-" + secrets.token_hex(12)
             self._tokens[token] = True
-        return (
-            200,
-            {},
-            {
-                "token_type": "bearer",
-                "refresh_token": refresh_token,
-                "access_token": token,
-                "expires_in": 1800,
-            },
-        )
+            self._token_deadlines[token] = time.monotonic() + mode.lifetime
+            if mode.rotate:
+                self._oauth = (*self._oauth[:2], "sandbox-refresh-" + secrets.token_hex(12))
+            refresh_token = self._oauth[2]
+        return 200, {}, mode.answer(token, refresh_token)
 
     @staticmethod
     def _rate_limit_body(policy: str | None) -> Body:
@@ -416,6 +429,32 @@ class HubSpotSandbox:
         with self._lock:
             counts = self._stats.status_counts
             counts[status] = counts.get(status, 0) + 1
+
+
+@dataclass(frozen=True)
+class _OAuthMode:
+    """How the token endpoints behave (see :class:`HubSpotSandbox`'s last parameters)."""
+
+    versions: tuple[str, ...]
+    lifetime: float
+    rotate: bool
+    camel_case: bool
+
+    def answer(self, access_token: str, refresh_token: str) -> Body:
+        """A token answer in this mode's spelling."""
+        if self.camel_case:
+            return {
+                "tokenType": "bearer",
+                "refreshToken": refresh_token,
+                "accessToken": access_token,
+                "expiresIn": self.lifetime,
+            }
+        return {
+            "token_type": "bearer",
+            "refresh_token": refresh_token,
+            "access_token": access_token,
+            "expires_in": self.lifetime,
+        }
 
 
 class _Server(ThreadingHTTPServer):
@@ -449,7 +488,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        timed = self.path.split("?")[0] != TOKEN_PATH
+        timed = self.path.split("?")[0] not in TOKEN_PATHS
         if timed and (delay := self.sandbox.arrival_delay()):
             time.sleep(delay)
         status, headers, body = self.sandbox.handle(method, self.path, self.headers, raw)

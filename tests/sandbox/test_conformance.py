@@ -6,6 +6,7 @@ import json
 import signal
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -14,6 +15,7 @@ import pytest
 import requests
 
 from airflow_provider_hubtix.sandbox import HubSpotSandbox
+from airflow_provider_hubtix.sandbox.timing import TIMING_MODES, Timing
 
 V3 = "/crm/v3/objects/tickets"
 DATED = "/crm/objects/2026-03/tickets"
@@ -200,6 +202,43 @@ def test_oauth_refresh_and_expiry(sb: HubSpotSandbox) -> None:
     )
 
 
+OAUTH_FORM = {
+    "grant_type": "refresh_token",
+    "client_id": "sandbox-client",
+    "client_secret": "sandbox-secret",
+    "refresh_token": "sandbox-refresh",
+}
+
+
+@pytest.mark.parametrize(("served", "gone"), [(("2026-03",), "v1"), (("v1",), "2026-03")])
+def test_oauth_endpoint_switches(served: tuple[str, ...], gone: str) -> None:
+    with HubSpotSandbox(oauth_versions=served) as sandbox:
+        missing = requests.post(f"{sandbox.url}/oauth/{gone}/token", data=OAUTH_FORM, timeout=10)
+        working = requests.post(f"{sandbox.url}/oauth/{served[0]}/token", data=OAUTH_FORM, timeout=10)
+        assert missing.status_code == 404 and working.status_code == 200
+        stats = sandbox.stats().by_endpoint
+        assert stats[f"oauth_token_{gone}"] == 1 and stats[f"oauth_token_{served[0]}"] == 1
+        assert stats["oauth_token"] == 2
+
+
+def test_oauth_short_lifetime_rotation_and_camel_case() -> None:
+    with HubSpotSandbox(
+        token_lifetime_seconds=0, rotate_refresh_tokens=True, camel_case_tokens=True
+    ) as sandbox:
+        answer = requests.post(sandbox.url + "/oauth/2026-03/token", data=OAUTH_FORM, timeout=10).json()
+        assert answer["expiresIn"] == 0 and answer["refreshToken"] != "sandbox-refresh"
+        used = requests.get(
+            sandbox.url + V3, headers={"Authorization": f"Bearer {answer['accessToken']}"}, timeout=10
+        )
+        assert used.status_code == 401 and used.json()["category"] == "EXPIRED_AUTHENTICATION"
+        retired = requests.post(sandbox.url + "/oauth/2026-03/token", data=OAUTH_FORM, timeout=10)
+        assert retired.status_code == 400
+        rotated = {**OAUTH_FORM, "refresh_token": answer["refreshToken"]}
+        assert (
+            requests.post(sandbox.url + "/oauth/2026-03/token", data=rotated, timeout=10).status_code == 200
+        )
+
+
 def test_rolling_window_and_daily_limit() -> None:
     with HubSpotSandbox(rate=3, daily=5, window_seconds=0.5) as sandbox:
         statuses = [requests.get(sandbox.url + V3, headers=AUTH, timeout=10) for _ in range(4)]
@@ -214,6 +253,21 @@ def test_rolling_window_and_daily_limit() -> None:
         assert [r.status_code for r in later] == [200, 200, 429]
         assert later[2].json()["policyName"] == "DAILY"
         assert sandbox.stats().rate_limited == 2
+
+
+def test_daily_headers_count_every_request_but_429s() -> None:
+    with HubSpotSandbox(rate=2, daily=3, window_seconds=60) as sandbox:
+        answers = [requests.get(sandbox.url + V3, headers=AUTH, timeout=10) for _ in range(3)]
+        assert [r.status_code for r in answers] == [200, 200, 429]  # the window is full
+        assert [r.headers["X-HubSpot-RateLimit-Daily-Remaining"] for r in answers] == ["2", "1", "1"]
+        assert {r.headers["X-HubSpot-RateLimit-Daily"] for r in answers} == {"3"}
+        assert sandbox.stats().daily_used == 2
+        sandbox.set_rate(rate=10)
+        answers = [requests.get(sandbox.url + V3, headers=AUTH, timeout=10) for _ in range(2)]
+        assert [r.status_code for r in answers] == [200, 429]
+        assert answers[1].json()["policyName"] == "DAILY"
+        assert [r.headers["X-HubSpot-RateLimit-Daily-Remaining"] for r in answers] == ["0", "0"]
+        assert sandbox.stats().daily_used == 3
 
 
 def test_faults_fail_before_and_lose_after_commit() -> None:
@@ -245,3 +299,62 @@ def test_cli_serves_until_sigterm() -> None:
 
 def test_pytest_fixture(hubspot_sandbox: HubSpotSandbox) -> None:
     assert requests.get(hubspot_sandbox.url + V3, headers=AUTH, timeout=10).status_code == 200
+
+
+def concurrent_gets(sandbox: HubSpotSandbox, count: int) -> list[tuple[float, requests.Response]]:
+    """``count`` GETs sent at once, each with the moment its answer came back."""
+    answers: list[tuple[float, requests.Response]] = []
+    lock = threading.Lock()
+
+    def get() -> None:
+        response = requests.get(sandbox.url + V3, headers=AUTH, timeout=10)
+        with lock:
+            answers.append((time.monotonic(), response))
+
+    threads = [threading.Thread(target=get) for _ in range(count)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return sorted(answers, key=lambda pair: pair[0])
+
+
+def test_jitter_answers_come_back_out_of_order() -> None:
+    """With jitter, an answer that comes later may show more room than an earlier one."""
+    with HubSpotSandbox(rate=100, latency_ms=200, timing="jitter", seed=3) as sandbox:
+        remaining = [int(r.headers["X-HubSpot-RateLimit-Remaining"]) for _, r in concurrent_gets(sandbox, 20)]
+    assert sorted(remaining, reverse=True) != remaining
+
+
+def test_slow_tail_and_arrival_spread_are_timed() -> None:
+    slow = Timing(latency_ms=100, slow_share=1.0, slow_factor=3.0)
+    with HubSpotSandbox(timing=slow) as sandbox:
+        started = time.monotonic()
+        requests.get(sandbox.url + V3, headers=AUTH, timeout=10)
+        assert time.monotonic() - started >= 0.3
+    spread = Timing(arrival_spread_ms=200)
+    with HubSpotSandbox(timing=spread, seed=1) as sandbox:
+        started = time.monotonic()
+        concurrent_gets(sandbox, 10)
+        stats = sandbox.stats()
+        assert stats.requests == 10
+
+
+def test_remaining_at_count_or_at_answer_time() -> None:
+    """At count time the first request of a burst sees the room it left; at answer time, the room
+    after everything counted meanwhile."""
+    for mode, expected in (("count", 99), ("answer", 90)):
+        timing = Timing(latency_ms=300, remaining_at=mode)  # type: ignore[arg-type]
+        with HubSpotSandbox(rate=100, timing=timing) as sandbox:
+            answers = concurrent_gets(sandbox, 10)
+        assert max(int(r.headers["X-HubSpot-RateLimit-Remaining"]) for _, r in answers) == expected
+
+
+def test_timing_modes_by_name_and_from_the_command_line() -> None:
+    assert set(TIMING_MODES) >= {"fixed", "jitter", "tail", "spread", "answer-time"}
+    with HubSpotSandbox(latency_ms=50, timing="tail") as sandbox:
+        assert sandbox.timing.slow_share > 0 and sandbox.timing.latency_ms == 50
+        sandbox.set_timing("answer-time")
+        assert sandbox.timing.remaining_at == "answer" and sandbox.timing.latency_ms == 50
+    with pytest.raises(ValueError, match="unknown timing mode"):
+        HubSpotSandbox(timing="wobbly")

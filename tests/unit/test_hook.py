@@ -13,6 +13,7 @@ import requests_mock as rm
 from airflow_provider_hubtix.exceptions import (
     HubSpotAuthError,
     HubSpotDailyLimitError,
+    HubSpotDailyReserveError,
     HubSpotError,
     HubSpotInputError,
     HubSpotMissingScopesError,
@@ -88,6 +89,9 @@ def test_operator_budget_wins_over_connection(monkeypatch: pytest.MonkeyPatch) -
         ({"extra": {"api_version": "v4"}}, "api_version 'v4'"),
         ({"password": ""}, "has no access token"),
         ({"extra": {"requests_per_10s": "many"}}, "positive integer"),
+        ({"extra": {"daily_reserve": -10}}, "extra daily_reserve=-10 is negative"),
+        ({"extra": {"daily_reserve": "half"}}, "extra daily_reserve='half' is not a number"),
+        ({"extra": {"daily_reserve": "150%"}}, r"extra daily_reserve='150%' is outside 0% to 100%"),
     ],
 )
 def test_bad_connection_is_explained(
@@ -113,6 +117,30 @@ def test_2026_03_read_path_and_body(monkeypatch: pytest.MonkeyPatch, requests_mo
         "propertiesWithHistory": [],
         "idProperty": "external_id",
     }
+
+
+@pytest.mark.parametrize(
+    ("call", "kwargs", "message"),
+    [
+        ("batch_read", {"ids": "123"}, "ids must be a list, not the single string '123'"),
+        ("batch_read", {"ids": ["1"], "properties": "subject"}, "properties must be a list, not the single"),
+        (
+            "batch_read",
+            {"ids": ["1"], "properties_with_history": "subject"},
+            "properties_with_history must be a list, not the single string 'subject'",
+        ),
+        ("batch_read", {"ids": ["1"], "properties": [""]}, "properties must be a list of property names"),
+        ("batch_read", {"ids": {"id": "1"}}, "ids must be a list; got a dict"),
+        ("batch_create", {"inputs": INPUT}, "inputs must be a list; got a dict"),
+        ("batch_create", {"inputs": json.dumps([INPUT])}, "inputs must be a list, not the single string"),
+    ],
+)
+def test_a_single_value_is_never_taken_as_a_list(
+    connection: None, requests_mock: rm.Mocker, call: str, kwargs: dict[str, Any], message: str
+) -> None:
+    with pytest.raises(HubSpotInputError, match=message):
+        getattr(make_hook(), call)(**kwargs)
+    assert requests_mock.call_count == 0
 
 
 def test_read_by_record_id_sends_empty_lists_and_no_id_property(
@@ -198,6 +226,67 @@ def test_retry_after_header_is_honoured(
     )
     make_hook().batch_create([INPUT])
     assert sleeps == [3.0]
+
+
+def daily_headers(limit: int, remaining: int) -> dict[str, str]:
+    return {"X-HubSpot-RateLimit-Daily": str(limit), "X-HubSpot-RateLimit-Daily-Remaining": str(remaining)}
+
+
+@pytest.mark.parametrize(
+    ("extra", "hook_reserve", "requests"),
+    [
+        ({}, None, 50),  # default 5%
+        ({"daily_reserve": ""}, None, 50),
+        ({"daily_reserve": "10%"}, None, 100),
+        ({"daily_reserve": 7}, None, 7),
+        ({"daily_reserve": "10%"}, "1000", 1000),  # the hook's (the operator's) wins
+        ({"daily_reserve": "10%"}, 0, 0),
+    ],
+)
+def test_daily_reserve_from_connection_or_hook(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], hook_reserve: Any, requests: int
+) -> None:
+    set_connection(monkeypatch, extra=extra)
+    hook = make_hook(daily_reserve=hook_reserve)
+    assert hook.transport.daily_budget is hook.daily_budget
+    assert hook.daily_budget.reserve.requests(1000) == requests
+
+
+def test_bad_hook_daily_reserve_is_rejected_before_the_connection_is_read() -> None:
+    with pytest.raises(HubSpotInputError, match=r"daily_reserve='5 %%' is not a number"):
+        make_hook(daily_reserve="5 %%")
+
+
+def test_daily_reserve_reached_holds_the_next_request_back(
+    monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker, sleeps: list[float]
+) -> None:
+    set_connection(monkeypatch, extra={"daily_reserve": "5%"})
+    requests_mock.post(CREATE_URL, status_code=201, json=CREATED, headers=daily_headers(1000, 51))
+    hook = make_hook()
+    hook.batch_create([INPUT])
+    requests_mock.post(CREATE_URL, status_code=201, json=CREATED, headers=daily_headers(1000, 50))
+    hook.batch_create([INPUT])
+    with pytest.raises(HubSpotDailyReserveError) as info:
+        hook.batch_create([INPUT])
+    assert requests_mock.call_count == 2
+    assert sleeps == []
+    message = str(info.value)
+    assert "50 of its 1,000 daily requests left" in message
+    assert "daily_reserve '5%' (50 requests)" in message
+    assert "resets at midnight in the account's time zone" in message
+    assert info.value.stops_run and info.value.never_sent
+    assert TOKEN not in message
+
+
+def test_without_daily_headers_the_reserve_changes_nothing(
+    monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker
+) -> None:
+    set_connection(monkeypatch, extra={"daily_reserve": "100%"})
+    requests_mock.post(CREATE_URL, status_code=201, json=CREATED, headers={"X-HubSpot-RateLimit-Max": "110"})
+    hook = make_hook()
+    for _ in range(5):
+        hook.batch_create([INPUT])
+    assert requests_mock.call_count == 5
 
 
 def test_daily_limit_stops_after_one_request(
@@ -364,7 +453,9 @@ OAUTH = {"client_id": "cid", "client_secret": "csecret-123", "refresh_token": "r
 
 def test_oauth_refresh_on_401_then_resend(monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker) -> None:
     set_connection(monkeypatch, password="expired-access", extra=OAUTH)
-    requests_mock.post(f"{BASE}/oauth/v1/token", json={"access_token": "fresh-access", "expires_in": 1800})
+    requests_mock.post(
+        f"{BASE}/oauth/2026-03/token", json={"access_token": "fresh-access", "expires_in": 1800}
+    )
     requests_mock.post(
         CREATE_URL,
         [
@@ -374,7 +465,7 @@ def test_oauth_refresh_on_401_then_resend(monkeypatch: pytest.MonkeyPatch, reque
     )
     assert make_hook().batch_create([INPUT]).status_code == 201
     token_call = requests_mock.request_history[1]
-    assert token_call.url == f"{BASE}/oauth/v1/token"
+    assert token_call.url == f"{BASE}/oauth/2026-03/token"
     assert dict(token_call.qs) == {}
     form = dict(pair.split("=") for pair in token_call.text.split("&"))
     assert form == {
@@ -390,16 +481,18 @@ def test_oauth_without_access_token_refreshes_first(
     monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker
 ) -> None:
     set_connection(monkeypatch, password="", extra=OAUTH)
-    requests_mock.post(f"{BASE}/oauth/v1/token", json={"access_token": "fresh-access", "expires_in": 1800})
+    requests_mock.post(
+        f"{BASE}/oauth/2026-03/token", json={"access_token": "fresh-access", "expires_in": 1800}
+    )
     requests_mock.post(CREATE_URL, status_code=201, json=CREATED)
     make_hook().batch_create([INPUT])
-    assert [r.url for r in requests_mock.request_history] == [f"{BASE}/oauth/v1/token", CREATE_URL]
+    assert [r.url for r in requests_mock.request_history] == [f"{BASE}/oauth/2026-03/token", CREATE_URL]
 
 
 def test_failed_refresh_is_an_auth_error(monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker) -> None:
     set_connection(monkeypatch, password="expired-access", extra=OAUTH)
     requests_mock.post(
-        f"{BASE}/oauth/v1/token",
+        f"{BASE}/oauth/2026-03/token",
         status_code=400,
         json={"status": "BAD_REFRESH_TOKEN", "message": "unknown rtoken-456"},
     )

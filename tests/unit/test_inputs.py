@@ -77,9 +77,88 @@ def test_csv_header_quotes_bom_and_ragged_rows() -> None:
         read_bytes("t.csv", b"a,a\n1,2\n")
 
 
-def test_non_utf8_and_unknown_suffix() -> None:
-    with pytest.raises(InvalidInputError, match="not valid UTF-8"):
-        read_bytes("t.jsonl", b'{"a": "\xff"}\n')
+CSV_HEADER = b"external_id,hs_pipeline_stage,subject\n"
+
+
+def csv_rows(first: int, last: int) -> bytes:
+    return b"".join(b"c-%d,1,Ticket %d\n" % (i, i) for i in range(first, last))
+
+
+def test_csv_quoted_values_may_span_lines() -> None:
+    data = CSV_HEADER + csv_rows(0, 2) + b'c-2,1,"first line\nsecond, line\n"\nc-3,1,x\n'
+    got = read_bytes("t.csv", data)
+    assert got[2] == (
+        "line 4",
+        {"external_id": "c-2", "hs_pipeline_stage": "1", "subject": "first line\nsecond, line\n"},
+    )
+    assert got[3][0] == "line 7"
+
+
+def test_csv_quote_open_at_the_end_of_the_file_names_the_row() -> None:
+    data = CSV_HEADER + csv_rows(0, 250) + b'c-250,1,"never closed\n' + csv_rows(251, 261)
+    with pytest.raises(InvalidInputError, match=r"t\.csv line 252: .* never closed") as info:
+        read_bytes("t.csv", data)
+    assert "end of the file (line 262)" in str(info.value)
+
+
+def test_csv_quote_closed_in_the_wrong_place_names_the_line() -> None:
+    data = CSV_HEADER + csv_rows(0, 250) + b'c-250,1,"open\nc-251,1,"x"\n'
+    with pytest.raises(InvalidInputError, match=r"line 253 is not valid CSV: ',' expected after '\"'"):
+        read_bytes("t.csv", data)
+
+
+def test_csv_open_quote_past_the_field_limit_names_the_row() -> None:
+    data = CSV_HEADER + csv_rows(0, 250) + b'c-250,1,"never closed\n' + csv_rows(251, 10_000)
+    with pytest.raises(InvalidInputError, match=r"line 252: .* more than 131,072 characters"):
+        read_bytes("t.csv", data)
+
+
+@pytest.mark.parametrize("chunk_bytes", [3, 7, 1 << 16])
+@pytest.mark.parametrize(
+    ("name", "rows", "bad_row", "line"),
+    [
+        (
+            "t.jsonl",
+            b"".join(b'{"subject": "\xc3\xa9t\xc3\xa9 %d"}\n' % i for i in range(250)),
+            b'{"s": "\xff"}\n',
+            251,
+        ),
+        ("t.json", b"[\n" + b"".join(b'"\xe2\x82\xac %d",\n' % i for i in range(250)), b'"\xe9"]\n', 252),
+        ("t.csv", CSV_HEADER + csv_rows(0, 250), b"c-250,1,caf\xe9\n", 252),
+    ],
+)
+def test_non_utf8_names_line_and_file_offset(
+    monkeypatch: pytest.MonkeyPatch, chunk_bytes: int, name: str, rows: bytes, bad_row: bytes, line: int
+) -> None:
+    monkeypatch.setattr(inputs, "_CHUNK_BYTES", chunk_bytes)
+    data = rows + bad_row + rows
+    offset = len(rows) + bad_row.index(next(b for b in bad_row if b >= 0x80).to_bytes())
+    with pytest.raises(InvalidInputError) as info:
+        read_bytes(name, data)
+    assert str(info.value).startswith(f"{name} line {line} (byte offset {offset} of the file: ")
+    assert "not valid UTF-8" in str(info.value)
+
+
+def test_truncated_utf8_at_the_end_of_the_file() -> None:
+    with pytest.raises(
+        InvalidInputError, match=r"line 2 \(byte offset 6 of the file: unexpected end of data\)"
+    ):
+        read_bytes("t.jsonl", b'"ab"\n"\xe2\x82')
+
+
+@pytest.mark.parametrize("name", ["t.json", "t.jsonl", "t.csv"])
+@pytest.mark.parametrize("data", [b"", b"\n\n"])
+def test_empty_files_are_refused(name: str, data: bytes) -> None:
+    with pytest.raises(InvalidInputError, match=f"{name} is empty"):
+        read_bytes(name, data)
+
+
+def test_explicitly_empty_files_are_zero_inputs() -> None:
+    assert read_bytes("t.json", b"[]") == []
+    assert read_bytes("t.csv", b"subject,hs_pipeline_stage\n") == []
+
+
+def test_unknown_suffix() -> None:
     with pytest.raises(InvalidInputError, match=r"must end in \.json"):
         read_bytes("t.parquet", b"")
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_hubtix.accounting import NOT_ATTEMPTED, BatchOutcome
+from airflow_provider_hubtix.daily_budget import DailyBudget, DailyReserve
 from airflow_provider_hubtix.inputs import InvalidInputError
 from airflow_provider_hubtix.jobs import CreateJob, ReadJob
 from airflow_provider_hubtix.outputs import MemorySink
@@ -88,6 +89,48 @@ def test_run_stopping_failure_accounts_for_every_input_and_reraises() -> None:
     categories = {e["input_index"]: e["category"] for e in sink.errors}
     assert all(categories[i] == "SERVER_ERROR" for i in range(20, 30))
     assert all(categories[i] == NOT_ATTEMPTED for i in range(30, 100))
+
+
+def test_a_batch_held_back_before_sending_is_not_attempted() -> None:
+    held = FakeFailure("daily_reserve '5%' (2 requests) reached", stops_run=True)
+    held.never_sent = True  # type: ignore[attr-defined]
+    client = FakeHubSpot()
+    client.failures = [None, held]
+    sink = MemorySink()
+    with pytest.raises(FakeFailure):
+        CreateJob(client, batch_size=10, max_concurrency=1).run(located([ticket(i) for i in range(50)]), sink)
+    assert indexes(sink) == list(range(50))
+    assert {e["category"] for e in sink.errors} == {NOT_ATTEMPTED}
+    assert {e["input_index"] for e in sink.errors} == set(range(10, 50))
+    assert all("daily_reserve '5%' (2 requests)" in e["message"] for e in sink.errors)
+
+
+@pytest.mark.parametrize("with_read", [False, True])
+def test_jobs_say_up_front_how_many_requests_they_need(with_read: bool) -> None:
+    budget = DailyBudget(DailyReserve.parse(2))
+    budget.settle(
+        budget.admit(), {"X-HubSpot-RateLimit-Daily": "40", "X-HubSpot-RateLimit-Daily-Remaining": "7"}
+    )
+    lines: list[str] = []
+
+    class Log:
+        def info(self, msg: str, *args: Any) -> None:
+            lines.append(msg % args)
+
+        def warning(self, msg: str, *args: Any) -> None:
+            lines.append("WARNING " + msg % args)
+
+    client = FakeHubSpot()
+    if with_read:
+        ReadJob(client, daily_budget=budget, log=Log()).run(located(["1"] * 501), MemorySink(), total=501)
+    else:
+        job = CreateJob(client, batch_size=50, daily_budget=budget, log=Log())
+        job.run(located([ticket(i) for i in range(250)]), MemorySink(), total=250)
+    announced = lines[0]
+    if with_read:
+        assert announced.startswith("WARNING This run needs 6 requests") and "only 5 fit" in announced
+    else:
+        assert announced.startswith("This run needs 5 requests") and "5 fit" in announced
 
 
 def test_runner_pulls_batches_lazily() -> None:

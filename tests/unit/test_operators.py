@@ -56,6 +56,9 @@ def run(operator: Any) -> tuple[Any, TaskInstance]:
         ({"inputs": [], "inputs_path": "x.json"}, "got both"),
         ({"inputs": [], "batch_size": 101}, "batch_size must be an integer from 1 to 100"),
         ({"inputs": [], "max_concurrency": 0}, "max_concurrency must be a positive integer"),
+        ({"inputs": [], "daily_reserve": -1}, "daily_reserve=-1 is negative"),
+        ({"inputs": [], "daily_reserve": "lots"}, "daily_reserve='lots' is not a number"),
+        ({"inputs": [], "daily_reserve": "200%"}, r"daily_reserve='200%' is outside 0% to 100%"),
     ],
 )
 def test_create_parameters_checked_at_parse_time(kwargs: dict[str, Any], message: str) -> None:
@@ -68,6 +71,17 @@ def test_read_parameters_checked_at_parse_time() -> None:
         BatchReadTicketsOperator(task_id="read")
     with pytest.raises(HubSpotInputError, match="properties_with_history must be a list"):
         BatchReadTicketsOperator(task_id="read", ids=[1], properties_with_history=[3])
+    with pytest.raises(HubSpotInputError, match=r"Task 'read': daily_reserve='-5%' is outside 0% to 100%"):
+        BatchReadTicketsOperator(task_id="read", ids=[1], daily_reserve="-5%")
+
+
+def test_operator_daily_reserve_wins_over_the_connection(monkeypatch: pytest.MonkeyPatch) -> None:
+    set_connection(monkeypatch, extra={"daily_reserve": "50%"})
+    for operator in (
+        BatchCreateTicketsOperator(task_id="create", inputs=[], daily_reserve="1%"),
+        BatchReadTicketsOperator(task_id="read", ids=[1], daily_reserve="1%"),
+    ):
+        assert operator.hook.daily_budget.reserve.requests(1000) == 10
 
 
 def test_invalid_input_sends_no_request(monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker) -> None:

@@ -65,3 +65,24 @@ def test_remaining_computed_at_answer_time_is_as_safe() -> None:
             seed=seed,
         )
         assert account.refused == 0
+
+
+EXTREME_TIMINGS = [
+    Timing(jitter=0.5, slow_share=0.1, slow_factor=10),
+    Timing(jitter=0.9, slow_share=0.2, slow_factor=20, arrival_spread=0.5),
+    Timing(latency=2.0, jitter=0.9, slow_share=0.2, slow_factor=5, remaining_at="answer"),
+    Timing(latency=1.0, jitter=0.9, arrival_spread=1.0),
+]
+
+
+@pytest.mark.parametrize(
+    "timing", EXTREME_TIMINGS, ids=["tail10x", "tail20x-spread", "2s-answer-time", "1s-spread1s"]
+)
+def test_alone_never_a_429_when_answers_take_seconds(timing: Timing) -> None:
+    """HubSpot's answers take from 0.1 s to several seconds: a long run of slow, spread, reordered
+    answers never costs a 429 (an answer may describe a moment when a request of ours that has
+    left since was still in the window)."""
+    for seed in range(5):
+        account = simulate([Client(1000, 100, seed=seed)], timing, seed=seed, until=3000)
+        assert account.refused == 0
+        assert len(account.accepted) == 1000
