@@ -6,16 +6,18 @@ The HubSpot client is anything with the hook's ``batch_create`` / ``batch_read``
 exceptions are read through two attributes (``stops_run``, ``outcome_unknown``) and ``status`` /
 ``category``, so this module needs no Airflow import.
 
-Duplicate-safe create: with ``id_property`` set, a batch whose outcome is unknown is never re-sent
-blindly. The job reads which of its inputs exist (by ``id_property``), records those as results
-with ``"new": false``, and creates only the rest. A unique-value conflict on an input whose ticket
-already exists becomes such a result too.
+Duplicate-safe create: with ``id_property`` set, whether a ticket exists is decided by reading it
+(batch read by ``id_property``), never from an error's category or wording. The job reads before
+re-sending a batch whose outcome is unknown, before re-sending inputs an earlier try had in flight,
+and after a create error that may mean "exists" (see :func:`may_mean_exists`); the inputs found
+become results with ``"new": false``, the others are created or keep their error record.
 """
 
 from __future__ import annotations
 
 import functools
 import itertools
+import json
 import logging
 import time
 import uuid
@@ -200,7 +202,7 @@ class CreateJob:
         :param sink: receives result and error records.
         :param total: the number of inputs, for progress.
         :param resume: what an earlier try recorded: its results are skipped; inputs it had in flight
-            are settled by ``id_property`` or flagged ``possible_duplicate``.
+            are read by ``id_property`` before being sent again, or flagged ``possible_duplicate``.
         """
         self._maybe_sent = resume.maybe_sent if resume is not None else IndexSet()
         done = resume.done if resume is not None else IndexSet()
@@ -228,28 +230,20 @@ class CreateJob:
         outcome = BatchOutcome()
         pending = list(batch)
         try:
+            pending = self._skip_existing_in_flight(pending, outcome)
             for attempt in range(_MAX_RECONCILE_ROUNDS):
+                if not pending:
+                    return outcome
                 try:
                     response = self.client.batch_create(
                         [item.payload for item in pending], resend_unknown=self.id_property is None
                     )
                 except Exception as exc:
-                    if getattr(exc, "stops_run", True) or not (
-                        self.id_property and getattr(exc, "outcome_unknown", False)
-                    ):
-                        raise
-                    self.log.warning(
-                        "Outcome of a batch of %d is unknown (%s); checking what exists.", len(pending), exc
-                    )
-                    pending = self._keep_missing(pending, outcome)
-                    if not pending:
-                        return outcome
-                    first, longest = _RECONCILE_BACKOFF_SECONDS
-                    time.sleep(min(first * 2**attempt, longest))
+                    pending = self._after_failed_create(pending, outcome, exc, attempt)
                     continue
                 accounted = account_create(pending, response, self.id_property)
                 self._flag_resent(pending, response, accounted)
-                _merge(outcome, self._settle_conflicts(pending, accounted))
+                _merge(outcome, self._settle_errors(pending, accounted))
                 return outcome
         except Exception as exc:
             if getattr(exc, "stops_run", True):
@@ -319,22 +313,103 @@ class CreateJob:
                 found[str(value)] = result
         return found
 
-    def _settle_conflicts(self, pending: Sequence[CreateInput], accounted: BatchOutcome) -> BatchOutcome:
-        """With id_property: a CONFLICT for an input whose ticket exists becomes a result."""
+    def _skip_existing_in_flight(self, batch: list[CreateInput], outcome: BatchOutcome) -> list[CreateInput]:
+        """Resuming with id_property: read the inputs an earlier try had in flight before sending them
+        again; those found become results (``new: false``). Return what is left to create."""
+        if not self.id_property or not len(self._maybe_sent):
+            return batch
+        in_flight = [item for item in batch if item.index in self._maybe_sent]
+        if not in_flight:
+            return batch
+        missing = {item.index for item in self._keep_missing(in_flight, outcome)}
+        return [item for item in batch if item.index not in self._maybe_sent or item.index in missing]
+
+    def _after_failed_create(
+        self, pending: list[CreateInput], outcome: BatchOutcome, exc: Exception, attempt: int
+    ) -> list[CreateInput]:
+        """With id_property, after a create raised: read which inputs exist and return the rest to create.
+
+        Done when the batch may have been written (its answer was lost), or when HubSpot rejected it as
+        a whole (400) for a reason that may be a duplicate unique value; then only if some input was
+        found (else the 400 stands). Anything else is re-raised.
+        """
+        if (
+            self.id_property
+            and getattr(exc, "outcome_unknown", False)
+            and not getattr(exc, "stops_run", True)
+        ):
+            self.log.warning(
+                "Outcome of a batch of %d is unknown (%s); checking what exists.", len(pending), exc
+            )
+            missing = self._keep_missing(pending, outcome)
+            if missing:
+                first, longest = _RECONCILE_BACKOFF_SECONDS
+                time.sleep(min(first * 2**attempt, longest))
+            return missing
+        if self.id_property and getattr(exc, "status", None) == 400:
+            hubspot_message = str(getattr(exc, "hubspot_message", None) or exc)
+            if may_mean_exists(hubspot_message, self.id_property):
+                missing = self._keep_missing(pending, outcome)
+                if len(missing) < len(pending):
+                    self.log.warning(
+                        "HubSpot rejected a batch of %d as a whole; %d of its inputs already exist, "
+                        "creating the other %d.",
+                        len(pending),
+                        len(pending) - len(missing),
+                        len(missing),
+                    )
+                    return missing
+        raise exc
+
+    def _settle_errors(self, pending: Sequence[CreateInput], accounted: BatchOutcome) -> BatchOutcome:
+        """With id_property: inputs whose error may mean their ticket exists are read (one request);
+        those found become results (``new: false``), the others keep their error record unchanged."""
         for record in accounted.results:
             record.setdefault("new", True)
-        conflicts = [e for e in accounted.errors if e["category"] == "CONFLICT"]
-        if not self.id_property or not conflicts:
+        id_property = self.id_property
+        if not id_property or not accounted.errors:
             return accounted
-        by_index = {item.index: item for item in pending}
-        conflicted = [by_index[e["input_index"]] for e in conflicts]
-        settled = BatchOutcome()
-        still_missing = {item.index for item in self._keep_missing(conflicted, settled)}
-        settled.results[:0] = accounted.results
-        settled.errors = [
-            e for e in accounted.errors if e["category"] != "CONFLICT" or e["input_index"] in still_missing
-        ]
+        doubtful = {e["input_index"] for e in accounted.errors if may_mean_exists(e["message"], id_property)}
+        if not doubtful:
+            return accounted
+        settled = BatchOutcome(results=accounted.results)
+        try:
+            missing = self._keep_missing([item for item in pending if item.index in doubtful], settled)
+        except Exception as exc:
+            self.log.warning("Could not check whether %d rejected inputs exist (%s).", len(doubtful), exc)
+            return accounted
+        found = doubtful - {item.index for item in missing}
+        settled.errors = [e for e in accounted.errors if e["input_index"] not in found]
         return settled
+
+
+def may_mean_exists(message: str, id_property: str) -> bool:
+    """Whether an error message leaves open that the input's ticket already exists.
+
+    ``False`` only when the message embeds HubSpot's per-property results and these name only
+    properties other than ``id_property``; any other wording (unknown, opaque, a ``CONFLICT``) is a
+    doubt that a read settles.
+
+    :param message: HubSpot's error message.
+    :param id_property: the unique property of the inputs.
+    """
+    names = _named_properties(message)
+    return names is None or id_property in names
+
+
+def _named_properties(message: str) -> set[str] | None:
+    """The property names in a ``Property values were not valid: [...]`` message, or ``None``."""
+    start = message.find("[")
+    if start < 0:
+        return None
+    try:
+        problems, _ = json.JSONDecoder().raw_decode(message, start)
+    except ValueError:
+        return None
+    if not isinstance(problems, list) or not problems:
+        return None
+    names = {problem.get("name") if isinstance(problem, dict) else None for problem in problems}
+    return None if None in names else {str(name) for name in names}
 
 
 @dataclass

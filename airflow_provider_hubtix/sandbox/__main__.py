@@ -8,6 +8,7 @@ import threading
 from types import FrameType
 
 from airflow_provider_hubtix.sandbox.server import HubSpotSandbox
+from airflow_provider_hubtix.sandbox.store import DUPLICATE_STYLES
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -27,6 +28,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--unique-property", default="external_id", help="ticket property with unique values")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--duplicate-style",
+        choices=DUPLICATE_STYLES,
+        default="hubspot",
+        help="how a duplicate unique value is reported (default: as HubSpot does)",
+    )
     args = parser.parse_args(argv)
     sandbox = HubSpotSandbox(
         args.token,
@@ -39,6 +46,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         port=args.port,
         host=args.host,
+        duplicate_style=args.duplicate_style,
     )
     stop = threading.Event()
 

@@ -18,7 +18,7 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from airflow_provider_hubtix.sandbox.limits import RateLimits
-from airflow_provider_hubtix.sandbox.store import Body, TicketStore, error_body
+from airflow_provider_hubtix.sandbox.store import Body, TicketStore, check_duplicate_style, error_body
 
 OBJECT_PREFIXES = ("/crm/v3/objects/tickets", "/crm/objects/2026-03/tickets")
 TOKEN_PATHS = {"/oauth/v1/token": "v1", "/oauth/2026-03/token": "2026-03"}
@@ -83,6 +83,8 @@ class HubSpotSandbox:
     :param token_lifetime_seconds: ``expires_in`` of refreshed access tokens, refused (401) after it.
     :param rotate_refresh_tokens: each refresh answers a new refresh token and retires the one used.
     :param camel_case_tokens: token answers spelt ``accessToken`` / ``expiresIn`` / ``refreshToken``.
+    :param duplicate_style: how a duplicate unique value is reported: ``hubspot`` (default),
+        ``conflict`` or ``opaque`` (see :data:`~airflow_provider_hubtix.sandbox.store.DUPLICATE_STYLES`).
     """
 
     def __init__(
@@ -107,10 +109,11 @@ class HubSpotSandbox:
         token_lifetime_seconds: float = 1800,
         rotate_refresh_tokens: bool = False,
         camel_case_tokens: bool = False,
+        duplicate_style: str = "hubspot",
     ) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
-        self._store = TicketStore(unique_property, random.Random(seed))
+        self._store = TicketStore(unique_property, random.Random(seed), duplicate_style)
         self._limits = RateLimits(rate, daily, window_seconds)
         self._tokens: dict[str, bool] = {token: True, scopeless_token: False}
         self._expired: set[str] = set()
@@ -222,6 +225,12 @@ class HubSpotSandbox:
                 self._limits.rate = rate
             if daily is not None:
                 self._limits.daily = daily
+
+    def set_duplicate_style(self, style: str) -> None:
+        """Change how a duplicate unique value is reported while running (``hubspot``, ``conflict``,
+        ``opaque``)."""
+        with self._lock:
+            self._store.duplicate_style = check_duplicate_style(style)
 
     def expire_access_tokens(self) -> None:
         """Expire every valid access token: calls answer 401 until a token is refreshed."""

@@ -17,12 +17,18 @@ from airflow_provider_hubtix.sandbox.schema import (
     DEFAULT_READ_PROPERTIES,
     TICKET_PROPERTIES,
     PropertyDef,
+    invalid_properties_message,
+    property_problem,
     validate_properties,
 )
 
 MAX_INPUTS = 100
 MAX_INPUTS_WITH_HISTORY = 50
 FIRST_ID = 1_000_000_001
+DUPLICATE_STYLES = ("hubspot", "conflict", "opaque")
+"""How a duplicate unique value is reported (HubSpot leaves it undocumented): ``hubspot`` as public
+reports show it (a ``VALIDATION_ERROR`` embedding the property's result, "already has that value"),
+``conflict`` a ``CONFLICT`` like contacts' email, ``opaque`` a message nobody could recognise."""
 
 Body = dict[str, Any]
 
@@ -43,15 +49,29 @@ def error_body(category: str, message: str, **extra: Any) -> Body:
     }
 
 
+def check_duplicate_style(style: str) -> str:
+    """Return ``style`` if it is one of :data:`DUPLICATE_STYLES`, else raise :class:`ValueError`.
+
+    :param style: the requested style.
+    """
+    if style not in DUPLICATE_STYLES:
+        raise ValueError(f"duplicate_style must be one of {', '.join(DUPLICATE_STYLES)}; got {style!r}")
+    return style
+
+
 class TicketStore:
     """Tickets in memory, indexed by id and by the unique property's value.
 
     :param unique_property: the property with ``hasUniqueValue`` (``None`` for none).
     :param rng: shuffles results.
+    :param duplicate_style: how a duplicate unique value is reported, one of :data:`DUPLICATE_STYLES`.
     """
 
-    def __init__(self, unique_property: str | None, rng: random.Random) -> None:
+    def __init__(
+        self, unique_property: str | None, rng: random.Random, duplicate_style: str = "hubspot"
+    ) -> None:
         self.unique_property = unique_property
+        self.duplicate_style = check_duplicate_style(duplicate_style)
         self.schema: dict[str, PropertyDef] = dict(TICKET_PROPERTIES)
         if unique_property:
             self.schema.setdefault(unique_property, PropertyDef())
@@ -101,15 +121,7 @@ class TicketStore:
                 continue
             conflict = self._conflict(values, taken)
             if conflict is not None:
-                name, value, existing = conflict
-                errors.append(
-                    {
-                        "status": "error",
-                        "category": "CONFLICT",
-                        "message": f'A ticket with {name} "{value}" already exists (id {existing})',
-                        "context": {**trace, "propertyName": [name], "existingObjectId": [existing]},
-                    }
-                )
+                errors.append(self._duplicate_error(*conflict, trace))
                 continue
             if self.unique_property and values.get(self.unique_property):
                 taken[values[self.unique_property]] = "(this batch)"
@@ -140,6 +152,20 @@ class TicketStore:
             return None
         existing = self._by_unique.get(value) or taken.get(value)
         return (name, value, existing) if existing else None
+
+    def _duplicate_error(self, name: str, value: str, existing: str, trace: dict[str, list[str]]) -> Body:
+        """The per-input error for a unique value another ticket holds, in :attr:`duplicate_style`."""
+        if self.duplicate_style == "conflict":
+            category = "CONFLICT"
+            message = f'A ticket with {name} "{value}" already exists (id {existing})'
+            context = {**trace, "propertyName": [name], "existingObjectId": [existing]}
+        elif self.duplicate_style == "opaque":
+            category, message, context = "VALIDATION_ERROR", "Request rejected (reference 0x7f3a).", trace
+        else:
+            category, context = "VALIDATION_ERROR", trace
+            problem = f'{value} already has that value for the unique property "{name}" (ticket {existing})'
+            message = invalid_properties_message([property_problem(name, "INVALID_PROPERTY_VALUE", problem)])
+        return {"status": "error", "category": category, "message": message, "context": context}
 
     def _store(self, values: dict[str, str], stamp: str) -> Body:
         ticket_id = str(self._next_id)

@@ -100,21 +100,47 @@ def test_results_are_shuffled(sb: HubSpotSandbox) -> None:
     assert sorted(subjects) == sorted(f"T{i}" for i in range(50)) and subjects != [f"T{i}" for i in range(50)]
 
 
-def test_unique_property_conflicts(sb: HubSpotSandbox) -> None:
+def send_duplicates(sb: HubSpotSandbox, trace: bool = True) -> requests.Response:
+    """Create x0, then send x0 again beside a new x1 and a second x1 in the same request."""
     post(sb, f"{V3}/batch/create", {"inputs": [create_input(0)]})
-    again = {**create_input(0), "objectWriteTraceId": "again"}
-    response = post(
-        sb,
-        f"{V3}/batch/create",
-        {"inputs": [again, create_input(1), {**create_input(1), "objectWriteTraceId": "twin"}]},
-    )
+    again = {**create_input(0, trace), **({"objectWriteTraceId": "again"} if trace else {})}
+    twin = {**create_input(1, trace), **({"objectWriteTraceId": "twin"} if trace else {})}
+    return post(sb, f"{V3}/batch/create", {"inputs": [again, create_input(1, trace), twin]})
+
+
+def test_duplicate_unique_value_is_a_validation_error_naming_the_property(sb: HubSpotSandbox) -> None:
+    response = send_duplicates(sb)
     assert response.status_code == 207
     errors = {e["context"]["objectWriteTraceId"][0]: e for e in response.json()["errors"]}
     assert set(errors) == {"again", "twin"}
-    assert errors["again"]["category"] == "CONFLICT" and errors["again"]["context"]["propertyName"] == [
-        "external_id"
-    ]
+    message = errors["again"]["message"]
+    assert errors["again"]["category"] == "VALIDATION_ERROR" and "already has that value" in message
+    assert message.startswith("Property values were not valid: ")
+    embedded = json.loads(message.removeprefix("Property values were not valid: "))
+    assert [(p["isValid"], p["name"]) for p in embedded] == [(False, "external_id")]
     assert sb.ticket_count == 2 and not sb.duplicates("external_id")
+
+
+def test_duplicate_without_trace_ids_fails_the_whole_batch(sb: HubSpotSandbox) -> None:
+    response = send_duplicates(sb, trace=False)
+    assert response.status_code == 400
+    assert response.json()["category"] == "VALIDATION_ERROR"
+    assert "already has that value" in response.json()["message"]
+    assert sb.ticket_count == 1
+
+
+def test_duplicate_styles_conflict_and_opaque() -> None:
+    with HubSpotSandbox(seed=4, duplicate_style="conflict") as sb:
+        errors = {e["context"]["objectWriteTraceId"][0]: e for e in send_duplicates(sb).json()["errors"]}
+        assert errors["again"]["category"] == "CONFLICT"
+        assert errors["again"]["context"]["propertyName"] == ["external_id"]
+        sb.set_duplicate_style("opaque")
+        again = {**create_input(0), "objectWriteTraceId": "opaque"}
+        error = post(sb, f"{V3}/batch/create", {"inputs": [again]}).json()["errors"][0]
+        assert "already" not in error["message"] and "[" not in error["message"]
+        assert "external_id" not in error["message"] and sb.ticket_count == 2
+        with pytest.raises(ValueError, match="duplicate_style must be one of"):
+            sb.set_duplicate_style("polite")
 
 
 def test_read_found_missing_id_property_history_and_archived(sb: HubSpotSandbox) -> None:
@@ -280,7 +306,15 @@ def test_faults_fail_before_and_lose_after_commit() -> None:
 
 def test_cli_serves_until_sigterm() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_hubtix.sandbox", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_hubtix.sandbox",
+            "--port",
+            "0",
+            "--duplicate-style",
+            "conflict",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -290,6 +324,11 @@ def test_cli_serves_until_sigterm() -> None:
         assert line.startswith("HubSpot sandbox listening on http://127.0.0.1:")
         url = line.split()[-1]
         assert requests.get(url + V3, headers=AUTH, params={"limit": 1}, timeout=10).status_code == 200
+        for _ in range(2):
+            answer = requests.post(
+                url + f"{V3}/batch/create", json={"inputs": [create_input(0)]}, headers=AUTH, timeout=10
+            )
+        assert answer.json()["errors"][0]["category"] == "CONFLICT"
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
