@@ -52,12 +52,14 @@ DEFAULT_READ_PROPERTIES = (
 
 
 def validate_properties(
-    properties: dict[str, Any], schema: dict[str, PropertyDef]
+    properties: dict[str, Any], schema: dict[str, PropertyDef], *, creating: bool = True
 ) -> tuple[dict[str, str], str | None]:
     """Coerce values to strings and check them; return ``(values, error message or None)``.
 
     :param properties: the input's properties as sent.
     :param schema: the known properties.
+    :param creating: the input creates a ticket, so required properties must be set (an update
+        leaves the others as they are).
     """
     problems: list[dict[str, Any]] = []
     values: dict[str, str] = {}
@@ -97,7 +99,12 @@ def validate_properties(
             continue
         values[name] = value
     for name, definition in schema.items():
-        if definition.required and not values.get(name) and name not in {p["name"] for p in problems}:
+        if (
+            creating
+            and definition.required
+            and not values.get(name)
+            and name not in {p["name"] for p in problems}
+        ):
             problems.append(property_problem(name, "REQUIRED_PROPERTY", f'Property "{name}" is required'))
     if problems:
         return values, invalid_properties_message(problems)
