@@ -336,3 +336,85 @@ def test_cli_serves_until_sigterm() -> None:
 
 def test_pytest_fixture(hubspot_sandbox: HubSpotSandbox) -> None:
     assert requests.get(hubspot_sandbox.url + V3, headers=AUTH, timeout=10).status_code == 200
+
+
+def upsert_input(i: int, trace: bool = True, **props: str) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": f"x{i}",
+        "idProperty": "external_id",
+        "properties": {"subject": f"U{i}", "hs_pipeline_stage": "1", **props},
+    }
+    if trace:
+        item["objectWriteTraceId"] = f"trace-{i}"
+    return item
+
+
+@pytest.mark.parametrize("prefix", [V3, DATED])
+def test_upsert_creates_then_updates_with_new_flags(sb: HubSpotSandbox, prefix: str) -> None:
+    post(sb, f"{prefix}/batch/create", {"inputs": [create_input(0)]})
+    response = post(sb, f"{prefix}/batch/upsert", {"inputs": [upsert_input(0), upsert_input(1)]})
+    assert response.status_code == 200
+    results = {r["properties"]["external_id"]: r for r in response.json()["results"]}
+    assert results["x0"]["new"] is False and results["x1"]["new"] is True
+    assert results["x0"]["properties"]["subject"] == "U0"
+    assert sb.ticket_count == 2 and sb.stats().updated == 1
+    history = post(
+        sb,
+        f"{prefix}/batch/read",
+        {
+            "inputs": [{"id": "x0"}],
+            "properties": [],
+            "propertiesWithHistory": ["subject"],
+            "idProperty": "external_id",
+        },
+    ).json()["results"][0]["propertiesWithHistory"]["subject"]
+    assert [h["value"] for h in history] == ["U0", "T0"]  # newest first
+
+
+def test_upsert_207_per_input_errors_and_400_without_trace_ids(sb: HubSpotSandbox) -> None:
+    bad = upsert_input(1, hs_ticket_priority="URGENT")
+    response = post(sb, f"{V3}/batch/upsert", {"inputs": [upsert_input(0), bad]})
+    assert response.status_code == 207
+    (error,) = response.json()["errors"]
+    assert error["context"] == {"objectWriteTraceId": ["trace-1"]} and "INVALID_OPTION" in error["message"]
+    untraced = post(sb, f"{V3}/batch/upsert", {"inputs": [upsert_input(2, trace=False), {**bad, "id": "x3"}]})
+    assert untraced.status_code == 400 and untraced.json()["category"] == "VALIDATION_ERROR"
+    assert sb.ticket_count == 1  # nothing of the refused batch was written
+
+
+def test_upsert_requires_the_stage_only_for_new_tickets(sb: HubSpotSandbox) -> None:
+    post(sb, f"{V3}/batch/create", {"inputs": [create_input(0)]})
+    update_only = {"id": "x0", "idProperty": "external_id", "properties": {"subject": "new subject"}}
+    assert post(sb, f"{V3}/batch/upsert", {"inputs": [update_only]}).status_code == 200
+    missing_stage = {**update_only, "id": "x9"}
+    response = post(sb, f"{V3}/batch/upsert", {"inputs": [missing_stage]})
+    assert response.status_code == 400 and "REQUIRED_PROPERTY" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ([upsert_input(0), upsert_input(0)], "Duplicate IDs found in batch input: ['x0']"),
+        ([{**upsert_input(0), "idProperty": "subject"}], "subject is not a unique identifier property"),
+        ([{**upsert_input(0), "associations": []}], "associations is not a field of an upsert input"),
+        ([{**upsert_input(0), "id": ""}], "inputs[0].id is required"),
+        (
+            [upsert_input(i) for i in range(101)],
+            "The maximum number of inputs supported in a batch request is 100",
+        ),
+    ],
+)
+def test_upsert_refuses_bad_batches_with_400(sb: HubSpotSandbox, inputs: list[Any], message: str) -> None:
+    response = post(sb, f"{V3}/batch/upsert", {"inputs": inputs})
+    assert response.status_code == 400 and message in response.json()["message"]
+    assert sb.ticket_count == 0
+
+
+def test_upsert_faults_like_create(sb: HubSpotSandbox) -> None:
+    sb.set_faults(fail_rate=1.0)
+    assert post(sb, f"{V3}/batch/upsert", {"inputs": [upsert_input(0)]}).status_code in (502, 503, 504)
+    assert sb.ticket_count == 0
+    sb.set_faults(fail_rate=0.0, lose_rate=1.0)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        post(sb, f"{V3}/batch/upsert", {"inputs": [upsert_input(0)]})
+    assert sb.ticket_count == 1 and sb.stats().faults_lost == 1  # done, then the answer was lost
