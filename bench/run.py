@@ -16,6 +16,7 @@ Scenarios (the targets of issue #5):
 - ``stages``: 20,000 creates, unlimited server: the CPU per ticket of each stage, timed alone.
 - ``memory``: peak RSS of 20,000 vs 200,000 rows (unlimited server).
 - ``read``: 20,000 ids read back at 100 / 10 s with 200 ms latency.
+- ``upsert``: 20,000 upserts (half of them updates) at 100 / 10 s with 200 ms latency.
 """
 
 from __future__ import annotations
@@ -286,6 +287,37 @@ def scenario_read(work: Path) -> None:
     show("read: 20,000 ids", figures)
 
 
+def scenario_upsert(work: Path) -> None:
+    """Create 10,000 tickets (unlimited), then upsert 20,000 rows (those 10,000 changed, 10,000 new) at
+    100/10 s with 200 ms latency, as the ceiling scenario does for creates."""
+    n, rate, latency = 20_000, 100, 200
+    prefix = f"upsert-{uuid.uuid4().hex[:6]}"
+    existing, inputs = work / "upsert-existing.jsonl", work / "upsert.jsonl"
+    write_inputs(existing, n // 2, prefix)
+    write_inputs(inputs, n, prefix)
+    with sandbox(None, 0) as server:
+        finish(start_client("create", server.url, existing, work / "upsert-created", concurrency=8))
+        server.command(f"limit {rate} {latency}")
+        time.sleep(WINDOW_S + 0.5)  # let the creates leave the sandbox's rolling window
+        before = server.stats()
+        figures = finish(start_client("upsert", server.url, inputs, work / "upsert-out", concurrency=rate))
+        after = server.stats()
+    requests = after["by_endpoint"].get("batch_upsert", 0)
+    limited = after["rate_limited"] - before["rate_limited"]
+    minimum = (math.ceil((requests - limited) / rate) - 1) * WINDOW_S + latency / 1000.0
+    span = after["last_request_at"] - figures["started_at"]
+    figures.update(
+        requests=requests,
+        **{"429s": limited, "429_pct": 100.0 * limited / max(requests, 1)},
+        updated=after["updated"],
+        start_to_last_request_s=span,
+        ceiling_min_span_s=minimum,
+        ceiling_fraction=minimum / span,
+        cpu_us_per_ticket=figures["cpu_s"] / n * 1e6,
+    )
+    show("upsert: 20,000 rows", figures)
+
+
 SCENARIOS = {
     "ceiling": scenario_ceiling,
     "shared": scenario_shared,
@@ -293,6 +325,7 @@ SCENARIOS = {
     "stages": scenario_stages,
     "memory": scenario_memory,
     "read": scenario_read,
+    "upsert": scenario_upsert,
 }
 
 
