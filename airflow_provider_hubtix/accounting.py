@@ -1,6 +1,6 @@
 """Tying HubSpot's batch answers back to the inputs: every input exactly once, result or error.
 
-HubSpot returns results shuffled and without ``objectWriteTraceId``. A create result is tied to its
+HubSpot returns results shuffled and without ``objectWriteTraceId``. A create or upsert result is tied to its
 input by the ``id_property`` value when one is set, else by the properties HubSpot echoes (inputs
 with identical properties are interchangeable). Per-input errors carry the input's trace id.
 Anything HubSpot left unaccounted for becomes an error record, never a silent loss.
@@ -15,7 +15,7 @@ from operator import itemgetter
 from typing import Any
 
 from airflow_provider_hubtix.batch_response import BatchResponse
-from airflow_provider_hubtix.create_inputs import CreateInput
+from airflow_provider_hubtix.create_inputs import WriteInput
 from airflow_provider_hubtix.read_inputs import ReadInput
 
 Record = dict[str, Any]
@@ -36,15 +36,15 @@ class BatchOutcome:
     errors: list[Record] = field(default_factory=list)
 
 
-def create_error(
-    item: CreateInput,
+def write_error(
+    item: WriteInput,
     *,
     status: int | None,
     category: str,
     message: str,
     context: Mapping[str, Any] | None = None,
 ) -> Record:
-    """The error record of one create input (DESIGN's shape).
+    """The error record of one create or upsert input (DESIGN's shape).
 
     :param item: the input.
     :param status: the HTTP status that reported it, if any.
@@ -88,10 +88,10 @@ def read_error(
     }
 
 
-def account_create(
-    batch: Sequence[CreateInput], response: BatchResponse, id_property: str | None
+def account_write(
+    batch: Sequence[WriteInput], response: BatchResponse, id_property: str | None
 ) -> BatchOutcome:
-    """Turn one batch-create answer into one record per input.
+    """Turn one batch-create or batch-upsert answer into one record per input.
 
     :param batch: the inputs sent, in order.
     :param response: HubSpot's answer.
@@ -109,7 +109,7 @@ def account_create(
                 continue
             failed.add(item.index)
             outcome.errors.append(
-                create_error(
+                write_error(
                     item,
                     status=response.status_code,
                     category=str(error.get("category") or "UNKNOWN"),
@@ -126,22 +126,22 @@ def account_create(
         results.append(record)
     for item in leftovers:
         outcome.errors.append(
-            create_error(
+            write_error(
                 item,
                 status=response.status_code,
                 category=MISSING_FROM_RESPONSE,
                 message="HubSpot's answer named neither a result nor an error for this input; it may or "
-                "may not have been created. Check HubSpot before re-sending it.",
+                "may not have been written. Check HubSpot before re-sending it.",
             )
         )
     return outcome
 
 
 def _match_results(
-    pending: Sequence[CreateInput], results: Sequence[Record], id_property: str | None
-) -> tuple[list[tuple[CreateInput, Record]], list[CreateInput]]:
+    pending: Sequence[WriteInput], results: Sequence[Record], id_property: str | None
+) -> tuple[list[tuple[WriteInput, Record]], list[WriteInput]]:
     """Pair results with inputs: by id_property, else by echoed properties, else best overlap."""
-    matched: list[tuple[CreateInput, Record]] = []
+    matched: list[tuple[WriteInput, Record]] = []
     unmatched_results: list[Record] = []
     if id_property:
         by_value = {item.properties[id_property]: item for item in pending}
@@ -155,8 +155,8 @@ def _match_results(
     else:
         # One group per set of property names; its key getter (C speed) reads those values in
         # sorted-name order. A result missing a name cannot match that group's inputs.
-        groups: dict[tuple[str, ...], tuple[Callable[[Any], Any], dict[Any, list[CreateInput]]]] = {}
-        by_order: dict[tuple[str, ...], tuple[Callable[[Any], Any], dict[Any, list[CreateInput]]]] = {}
+        groups: dict[tuple[str, ...], tuple[Callable[[Any], Any], dict[Any, list[WriteInput]]]] = {}
+        by_order: dict[tuple[str, ...], tuple[Callable[[Any], Any], dict[Any, list[WriteInput]]]] = {}
         for item in pending:
             sent = item.properties
             given = tuple(sent)
@@ -222,7 +222,7 @@ def account_failure(
     """One error record per input of a batch that failed as a whole.
 
     :param batch: the inputs (create inputs or ids).
-    :param error_record: :func:`create_error` or :func:`read_error`.
+    :param error_record: :func:`write_error` or :func:`read_error`.
     :param status: the HTTP status, if any.
     :param category: the failure's category.
     :param message: what went wrong.

@@ -6,8 +6,8 @@ With ``output_path`` the outputs double as a checkpoint:
   inputs it already holds. A torn last line (the process was killed mid-write) is cut off.
 - ``sending.jsonl`` gets one line ``{"batch": [input indexes]}`` *before* a batch is sent. Inputs
   listed there but absent from the results were in flight when the previous try died: their tickets
-  may exist. With ``id_property`` HubSpot's unique-value check settles them (an existing ticket comes
-  back as a result with ``"new": false``); without it they are re-sent and flagged
+  may exist. With ``id_property`` they are read by it before anything is sent again (an existing
+  ticket becomes a result with ``"new": false``); without it they are re-sent and flagged
   ``possible_duplicate``.
 - ``errors.jsonl`` is rewritten by every try: inputs that failed before are attempted again.
 - ``checkpoint.json`` holds a fingerprint of the inputs, so that a folder written for other inputs

@@ -1,8 +1,10 @@
-"""Validating and normalising create inputs into HubSpot's batch-create shape (plain Python).
+"""Validating and normalising write inputs into HubSpot's batch-create and batch-upsert shapes.
 
 An input is HubSpot's shape ``{"properties": {...}, "associations": [...], "objectWriteTraceId": "…"}``
 or a plain properties dict. Values are turned into the strings HubSpot stores (booleans as
-``"true"``/``"false"``); ``None`` values are left out; nested objects are rejected.
+``"true"``/``"false"``); ``None`` values are left out; nested objects are rejected. Create and upsert
+check inputs alike; an upsert input takes no associations, and its ``id`` is its own ``id_property``
+value. Plain Python, no Airflow import.
 """
 
 from __future__ import annotations
@@ -18,12 +20,12 @@ _SHAPE_KEYS = frozenset({"properties", "associations", "objectWriteTraceId"})
 
 
 @dataclass(slots=True)
-class CreateInput:
-    """One create input, ready to send.
+class WriteInput:
+    """One create or upsert input, ready to send.
 
     :param index: 0-based position in the operator's inputs.
     :param original: the input as given, echoed in error records.
-    :param payload: HubSpot's shape, with an ``objectWriteTraceId`` unique within the run.
+    :param payload: HubSpot's create or upsert shape, with an ``objectWriteTraceId`` unique within the run.
     """
 
     index: int
@@ -45,7 +47,7 @@ class CreateInput:
 
 def normalise_create_input(
     item: Any, index: int, location: str, *, trace_prefix: str, id_property: str | None = None
-) -> CreateInput:
+) -> WriteInput:
     """Check one create input and return it in HubSpot's shape.
 
     :param item: the input as given.
@@ -60,7 +62,29 @@ def normalise_create_input(
         "associations": associations,
         "objectWriteTraceId": trace_id or f"{trace_prefix}-{index}",
     }
-    return CreateInput(index, item, payload)  # positional: cheaper, and this runs once per input
+    return WriteInput(index, item, payload)  # positional: cheaper, and this runs once per input
+
+
+def normalise_upsert_input(
+    item: Any, index: int, location: str, *, trace_prefix: str, id_property: str
+) -> WriteInput:
+    """Check one upsert input and return it in HubSpot's upsert shape (``id`` = its ``id_property``
+    value, which stays among the properties so that HubSpot's result echoes it).
+
+    :param item: the input as given.
+    :param index: its 0-based position.
+    :param location: where it came from, for messages.
+    :param trace_prefix: prefix of generated trace ids, unique per run.
+    :param id_property: the unique-value property every input carries.
+    """
+    properties, _, trace_id = _checked_upsert(item, index, location, id_property)
+    payload = {
+        "id": properties[id_property],
+        "idProperty": id_property,
+        "properties": properties,
+        "objectWriteTraceId": trace_id or f"{trace_prefix}-{index}",
+    }
+    return WriteInput(index, item, payload)
 
 
 def check_create_input(item: Any, index: int, location: str, *, id_property: str | None = None) -> str:
@@ -76,21 +100,46 @@ def check_create_input(item: Any, index: int, location: str, *, id_property: str
     return properties[id_property] if id_property else ""
 
 
+def check_upsert_input(item: Any, index: int, location: str, *, id_property: str) -> str:
+    """Check one upsert input like :func:`normalise_upsert_input`, without building it.
+
+    :param item: the input as given.
+    :param index: its 0-based position.
+    :param location: where it came from, for messages.
+    :param id_property: the unique-value property every input carries.
+    :return: the input's ``id_property`` value.
+    """
+    return _checked_upsert(item, index, location, id_property)[0][id_property]
+
+
+def _checked_upsert(
+    item: Any, index: int, location: str, id_property: str
+) -> tuple[dict[str, str], list[Any], str | None]:
+    """:func:`_checked`, refusing associations: HubSpot's upsert cannot set them."""
+    checked = _checked(item, index, location, id_property)
+    if checked[1]:
+        raise InvalidInputError(
+            f"{_where(index, location)} has associations; a HubSpot upsert cannot set them. Remove "
+            "'associations' (or leave it empty) and associate the tickets in a separate step."
+        )
+    return checked
+
+
 def _checked(
     item: Any, index: int, location: str, id_property: str | None
 ) -> tuple[dict[str, str], list[Any], str | None]:
     """The checked properties, a copy of the associations and the given trace id, or raise."""
     if type(item) is not dict and not isinstance(item, Mapping):
         raise InvalidInputError(
-            f"{_where(index, location)} is a {type(item).__name__}; each create input must be an object: "
+            f"{_where(index, location)} is a {type(item).__name__}; each input must be an object: "
             'a properties dict or {"properties": {...}, "associations": [...]}.'
         )
     if "properties" in item:
         unknown = set(item) - _SHAPE_KEYS
         if unknown:
             raise InvalidInputError(
-                f"{_where(index, location)} has unexpected keys {sorted(unknown)}; a HubSpot create input "
-                "takes only properties, associations and objectWriteTraceId."
+                f"{_where(index, location)} has unexpected keys {sorted(unknown)}; an input in HubSpot's "
+                "shape takes only properties, associations and objectWriteTraceId."
             )
         raw_properties = item["properties"]
         associations = item.get("associations", [])
@@ -124,7 +173,7 @@ def _checked(
     if id_property and not properties.get(id_property):
         raise InvalidInputError(
             f"{_where(index, location)} has no value for id_property {id_property!r}; every input must carry "
-            "its unique external id so the create can be made duplicate-safe."
+            "its unique external id (it tells which ticket the input is)."
         )
     return properties, list(associations), trace_id
 

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_hubtix.checkpoint import InputsFingerprint, ResumeState, load_resume_state
-from airflow_provider_hubtix.jobs import CreateJob, Located, ReadJob
+from airflow_provider_hubtix.jobs import Located, ReadJob, WriteJob
 from airflow_provider_hubtix.outputs import ERRORS_FILE, RESULTS_FILE, JsonLinesSink, MemorySink, RecordSink
 from airflow_provider_hubtix.progress import Logger
 
@@ -40,7 +40,7 @@ class JobRun:
     def return_value(self, verb: str) -> Any:
         """The ``return_value`` XCom: the result records, or the paths and counts.
 
-        :param verb: the name of the results count (``created`` or ``read``).
+        :param verb: the name of the results count (``created``, ``upserted`` or ``read``).
         """
         if isinstance(self.sink, MemorySink):
             return self.sink.results
@@ -78,11 +78,11 @@ class JobRun:
 
 
 def execute_job(
-    job: CreateJob | ReadJob, items: Callable[[], Iterator[Located]], folder: Any | None, log: Logger
+    job: WriteJob | ReadJob, items: Callable[[], Iterator[Located]], folder: Any | None, log: Logger
 ) -> JobRun:
     """Validate every input, pick up an earlier try's outputs, then run the job into a sink.
 
-    :param job: the create or read job.
+    :param job: the create, upsert or read job.
     :param items: returns a fresh iterator over the located raw inputs (called twice).
     :param folder: the output folder, or ``None`` to keep records in memory.
     :param log: where progress goes.
@@ -104,9 +104,9 @@ def _frozen_heap() -> Iterator[None]:
 
 
 def _execute(
-    job: CreateJob | ReadJob, items: Callable[[], Iterator[Located]], folder: Any | None, log: Logger
+    job: WriteJob | ReadJob, items: Callable[[], Iterator[Located]], folder: Any | None, log: Logger
 ) -> JobRun:
-    resumable = isinstance(job, CreateJob) and isinstance(folder, Path)
+    resumable = isinstance(job, WriteJob) and isinstance(folder, Path)
     fingerprint = InputsFingerprint() if resumable else None
     total = job.validate(items() if fingerprint is None else _fingerprinted(items(), fingerprint))
     resume: ResumeState | None = None
@@ -115,7 +115,7 @@ def _execute(
         resume = load_resume_state(folder, fingerprint.hexdigest())
         if resume.resuming:
             log.info(
-                "Resuming from %s: %d inputs were created by an earlier try and are skipped; "
+                "Resuming from %s: %d inputs were written by an earlier try and are skipped; "
                 "%d were in flight when it stopped.",
                 folder,
                 len(resume.done),
@@ -125,7 +125,7 @@ def _execute(
     sink = _open_sink(folder, resume)
     run = JobRun(total, sink, folder)
     try:
-        if isinstance(job, CreateJob):
+        if isinstance(job, WriteJob):
             job.run(items(), sink, total=total, resume=resume)
         else:
             job.run(items(), sink, total=total)

@@ -1,43 +1,51 @@
-"""The two jobs, batch create and batch read, from raw inputs to written records (plain Python).
+"""The jobs, batch create, batch upsert and batch read, from raw inputs to written records (plain Python).
 
 Each job validates every input before the first request (so bad input costs no request), then
 streams the inputs again in chunks through :func:`~airflow_provider_hubtix.runner.run_batches`.
-The HubSpot client is anything with the hook's ``batch_create`` / ``batch_read`` methods; its
+Create and upsert are one family (:class:`WriteJob`). The HubSpot client is anything with the hook's
+``batch_create`` / ``batch_upsert`` / ``batch_read`` methods; its
 exceptions are read through two attributes (``stops_run``, ``outcome_unknown``) and ``status`` /
 ``category``, so this module needs no Airflow import.
 
-Duplicate-safe create: with ``id_property`` set, a batch whose outcome is unknown is never re-sent
-blindly. The job reads which of its inputs exist (by ``id_property``), records those as results
-with ``"new": false``, and creates only the rest. A unique-value conflict on an input whose ticket
-already exists becomes such a result too.
+Duplicate-safe create: with ``id_property`` set, whether a ticket exists is decided by reading it
+(batch read by ``id_property``), never from an error's category or wording. The job reads before
+re-sending a batch whose outcome is unknown, before re-sending inputs an earlier try had in flight,
+and after a create error that may mean "exists" (see :func:`may_mean_exists`); the inputs found
+become results with ``"new": false``, the others are created or keep their error record.
 """
 
 from __future__ import annotations
 
-import functools
 import itertools
+import json
 import logging
 import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, ClassVar, Protocol
 
 from airflow_provider_hubtix.accounting import (
     NOT_ATTEMPTED,
     BatchOutcome,
     Record,
-    account_create,
     account_failure,
     account_read,
-    create_error,
+    account_write,
     read_error,
+    write_error,
 )
 from airflow_provider_hubtix.batch_response import BatchResponse
 from airflow_provider_hubtix.checkpoint import IndexSet, ResumeState
-from airflow_provider_hubtix.create_inputs import CreateInput, check_create_input, normalise_create_input
+from airflow_provider_hubtix.create_inputs import (
+    WriteInput,
+    check_create_input,
+    check_upsert_input,
+    normalise_create_input,
+    normalise_upsert_input,
+)
 from airflow_provider_hubtix.daily_budget import DailyBudget
-from airflow_provider_hubtix.inputs import InvalidInputError
+from airflow_provider_hubtix.inputs import InvalidInputError, check_optional_name
 from airflow_provider_hubtix.outputs import RecordSink
 from airflow_provider_hubtix.progress import Logger, ProgressLog
 from airflow_provider_hubtix.ratelimit import AUTO_MAX_CONCURRENCY
@@ -62,6 +70,9 @@ class TicketsClient(Protocol):
 
     def batch_create(self, inputs: Sequence[dict[str, Any]], *, resend_unknown: bool = True) -> BatchResponse:
         """Create up to 100 tickets."""
+
+    def batch_upsert(self, inputs: Sequence[dict[str, Any]]) -> BatchResponse:
+        """Create or update up to 100 tickets by a unique property."""
 
     def batch_read(
         self,
@@ -89,6 +100,19 @@ def check_batch_size(batch_size: int, limit: int = MAX_BATCH_SIZE) -> None:
         raise InvalidInputError(f"batch_size must be an integer from 1 to {limit}; got {batch_size!r}.")
 
 
+def require_id_property(id_property: Any) -> None:
+    """Reject a missing or blank ``id_property`` where one is required (upsert).
+
+    :param id_property: the given value.
+    """
+    check_optional_name(id_property, "id_property")
+    if id_property is None:
+        raise InvalidInputError(
+            "id_property is required for an upsert: name the unique-value ticket property "
+            "(hasUniqueValue) whose value, in each input's properties, tells which ticket it is."
+        )
+
+
 def validate_all(
     items: Iterable[Located],
     normalise: Callable[[Any, int, str], Any],
@@ -99,11 +123,11 @@ def validate_all(
 
     :param items: the located raw inputs.
     :param normalise: validates one input (raises :class:`InvalidInputError`).
-    :param unique_key: for create with ``id_property``: the value that must not repeat.
+    :param unique_key: for writes with ``id_property``: the value that must not repeat.
     :raises InvalidInputError: naming up to five bad rows (a file that cannot be parsed stops at once).
     """
     problems: list[str] = []
-    seen: dict[str, int] = {}
+    seen: dict[str, tuple[int, str]] = {}
     count = 0
     for index, (location, raw) in enumerate(items):
         count += 1
@@ -114,11 +138,12 @@ def validate_all(
         else:
             if unique_key is not None:
                 key = unique_key(item)
-                first = seen.setdefault(key, index)
+                first, first_location = seen.setdefault(key, (index, location))
                 if first != index:
                     problems.append(
-                        f"Input {index} ({location}) repeats id_property value {key!r} of input {first}; "
-                        "each ticket needs its own unique value."
+                        f"Input {index} ({location}) repeats id_property value {key!r} of input {first} "
+                        f"({first_location}); two rows for one ticket in one run mean the source is wrong: "
+                        "keep one of them."
                     )
         if len(problems) >= _MAX_REPORTED_INPUT_ERRORS:
             break
@@ -167,11 +192,13 @@ def _stopped(
 
 
 @dataclass
-class CreateJob:
-    """Batch create: validate, chunk, send, account for every input.
+class WriteJob:
+    """What batch create and batch upsert share: validate, chunk, send, account for every input,
+    resume from an earlier try. Subclasses differ only in how an input is checked and built, how a
+    batch is sent and accounted for, and how existing tickets are settled.
 
     :param client: the HubSpot client (the hook).
-    :param id_property: unique-value property every input carries (duplicate-safe create).
+    :param id_property: unique-value property every input carries (required for upsert).
     :param batch_size: inputs per request (1 to 100).
     :param max_concurrency: requests in flight at most; ``None``: automatic (see :func:`auto_concurrency`).
     :param log: where progress goes.
@@ -184,25 +211,32 @@ class CreateJob:
     max_concurrency: int | None = None
     log: Logger = _LOG
     daily_budget: DailyBudget | None = None
+    verb: ClassVar[str] = "written"
+    """How progress names a result (``created``, ``upserted``)."""
 
     def __post_init__(self) -> None:
         check_batch_size(self.batch_size)
         self._trace_prefix = uuid.uuid4().hex[:12]
         self._maybe_sent = IndexSet()
 
-    def normalise(self, raw: Any, index: int, location: str) -> CreateInput:
-        """Validate one raw input (see :func:`normalise_create_input`)."""
-        return normalise_create_input(
-            raw, index, location, trace_prefix=self._trace_prefix, id_property=self.id_property
-        )
+    def normalise(self, raw: Any, index: int, location: str) -> WriteInput:
+        """Validate one raw input and build what is sent."""
+        raise NotImplementedError
+
+    def check(self, raw: Any, index: int, location: str) -> str:
+        """Validate one raw input without building it; return its ``id_property`` value (or ``""``)."""
+        raise NotImplementedError
+
+    def process(self, batch: Sequence[WriteInput]) -> BatchOutcome:
+        """Send one batch and account for it; raises only when the run must stop."""
+        raise NotImplementedError
 
     def validate(self, items: Iterable[Located]) -> int:
         """Validate every input; return the count.
 
         :param items: the located raw inputs.
         """
-        check = functools.partial(check_create_input, id_property=self.id_property)
-        return validate_all(items, check, unique_key=_identity if self.id_property else None)
+        return validate_all(items, self.check, unique_key=_identity if self.id_property else None)
 
     def run(
         self,
@@ -212,22 +246,22 @@ class CreateJob:
         total: int | None = None,
         resume: ResumeState | None = None,
     ) -> None:
-        """Create every input, writing one record per input to ``sink``.
+        """Write every input, one record per input to ``sink``.
 
         :param items: the located raw inputs (already validated).
         :param sink: receives result and error records.
         :param total: the number of inputs, for progress.
-        :param resume: what an earlier try recorded: its results are skipped; inputs it had in flight
-            are settled by ``id_property`` or flagged ``possible_duplicate``.
+        :param resume: what an earlier try recorded: its results are skipped; what happens to the
+            inputs it had in flight is the subclass's (see :meth:`process`).
         """
         self._maybe_sent = resume.maybe_sent if resume is not None else IndexSet()
         done = resume.done if resume is not None else IndexSet()
         located: Iterator[tuple[int, Located]] = enumerate(items)
-        if len(done):  # resuming: skip what the earlier try created
+        if len(done):  # resuming: skip what the earlier try wrote
             located = ((index, item) for index, item in located if index not in done)
         normalise = self.normalise
         prepared = (normalise(raw, index, location) for index, (location, raw) in located)
-        progress = ProgressLog(self.log, "created", total, batch_size=self.batch_size)
+        progress = ProgressLog(self.log, self.verb, total, batch_size=self.batch_size)
         progress.inputs_done = progress.results = len(done)
         if self.daily_budget is not None and total is not None:
             self.daily_budget.announce(total - len(done), self.batch_size, self.log)
@@ -241,44 +275,96 @@ class CreateJob:
             before_send=lambda batch: sink.sending([item.index for item in batch]),
         )
 
-    def process(self, batch: Sequence[CreateInput]) -> BatchOutcome:
+    def fail(self, batch: Sequence[WriteInput], exc: BaseException, attempted: bool) -> BatchOutcome:
+        """Error records for a batch when the run stops."""
+        return _stopped(batch, exc, attempted, write_error)
+
+
+@dataclass
+class UpsertJob(WriteJob):
+    """Batch upsert by ``id_property``: create the tickets that do not exist, update the others.
+
+    An upsert can be re-sent safely, so lost answers and 5xx are retried by the transport and the
+    inputs an earlier try had in flight are simply sent again; no existence check is needed. Result
+    records carry HubSpot's ``new``.
+    """
+
+    verb: ClassVar[str] = "upserted"
+
+    def __post_init__(self) -> None:
+        check_optional_name(self.id_property, "id_property")
+        if not self.id_property:
+            raise InvalidInputError(
+                "id_property is required for an upsert: the unique property it matches on."
+            )
+        super().__post_init__()
+
+    def normalise(self, raw: Any, index: int, location: str) -> WriteInput:
+        """Validate one raw input (see :func:`normalise_upsert_input`)."""
+        return normalise_upsert_input(
+            raw, index, location, trace_prefix=self._trace_prefix, id_property=self.id_property or ""
+        )
+
+    def check(self, raw: Any, index: int, location: str) -> str:
+        """Validate one raw input (see :func:`check_upsert_input`)."""
+        return check_upsert_input(raw, index, location, id_property=self.id_property or "")
+
+    def process(self, batch: Sequence[WriteInput]) -> BatchOutcome:
+        """Upsert one batch and account for it; raises only when the run must stop."""
+        return _answered(
+            batch,
+            lambda: self.client.batch_upsert([item.payload for item in batch]),
+            lambda response: account_write(batch, response, self.id_property),
+            write_error,
+        )
+
+
+@dataclass
+class CreateJob(WriteJob):
+    """Batch create; with ``id_property`` duplicate-safe (see the module docstring)."""
+
+    verb: ClassVar[str] = "created"
+
+    def normalise(self, raw: Any, index: int, location: str) -> WriteInput:
+        """Validate one raw input (see :func:`normalise_create_input`)."""
+        return normalise_create_input(
+            raw, index, location, trace_prefix=self._trace_prefix, id_property=self.id_property
+        )
+
+    def check(self, raw: Any, index: int, location: str) -> str:
+        """Validate one raw input (see :func:`check_create_input`)."""
+        return check_create_input(raw, index, location, id_property=self.id_property)
+
+    def process(self, batch: Sequence[WriteInput]) -> BatchOutcome:
         """Send one batch and account for it; raises only when the run must stop."""
         outcome = BatchOutcome()
         pending = list(batch)
         try:
+            pending = self._skip_existing_in_flight(pending, outcome)
             for attempt in range(_MAX_RECONCILE_ROUNDS):
+                if not pending:
+                    return outcome
                 try:
                     response = self.client.batch_create(
                         [item.payload for item in pending], resend_unknown=self.id_property is None
                     )
                 except Exception as exc:
-                    if getattr(exc, "stops_run", True) or not (
-                        self.id_property and getattr(exc, "outcome_unknown", False)
-                    ):
-                        raise
-                    self.log.warning(
-                        "Outcome of a batch of %d is unknown (%s); checking what exists.", len(pending), exc
-                    )
-                    pending = self._keep_missing(pending, outcome)
-                    if not pending:
-                        return outcome
-                    first, longest = _RECONCILE_BACKOFF_SECONDS
-                    time.sleep(min(first * 2**attempt, longest))
+                    pending = self._after_failed_create(pending, outcome, exc, attempt)
                     continue
-                accounted = account_create(pending, response, self.id_property)
+                accounted = account_write(pending, response, self.id_property)
                 self._flag_resent(pending, response, accounted)
-                _merge(outcome, self._settle_conflicts(pending, accounted))
+                _merge(outcome, self._settle_errors(pending, accounted))
                 return outcome
         except Exception as exc:
             if getattr(exc, "stops_run", True):
                 raise
-            _merge(outcome, account_failure(pending, create_error, **_failure_fields(exc)))
+            _merge(outcome, account_failure(pending, write_error, **_failure_fields(exc)))
             return outcome
         _merge(
             outcome,
             account_failure(
                 pending,
-                create_error,
+                write_error,
                 status=None,
                 category="OUTCOME_UNKNOWN",
                 message=f"HubSpot's answer was lost {_MAX_RECONCILE_ROUNDS} times for this batch and these "
@@ -287,12 +373,8 @@ class CreateJob:
         )
         return outcome
 
-    def fail(self, batch: Sequence[CreateInput], exc: BaseException, attempted: bool) -> BatchOutcome:
-        """Error records for a batch when the run stops."""
-        return _stopped(batch, exc, attempted, create_error)
-
     def _flag_resent(
-        self, pending: Sequence[CreateInput], response: BatchResponse, accounted: BatchOutcome
+        self, pending: Sequence[WriteInput], response: BatchResponse, accounted: BatchOutcome
     ) -> None:
         """Without id_property: flag and list the inputs that may have been created twice."""
         if self.id_property or not (response.outcome_uncertain or len(self._maybe_sent)):
@@ -311,7 +393,7 @@ class CreateJob:
             sorted(resent),
         )
 
-    def _keep_missing(self, pending: list[CreateInput], outcome: BatchOutcome) -> list[CreateInput]:
+    def _keep_missing(self, pending: list[WriteInput], outcome: BatchOutcome) -> list[WriteInput]:
         """Record the inputs that exist as results (``new: false``); return the others."""
         existing = self._existing(pending)
         missing = []
@@ -323,7 +405,7 @@ class CreateJob:
                 outcome.results.append({**record, "input_index": item.index, "new": False})
         return missing
 
-    def _existing(self, pending: Sequence[CreateInput]) -> dict[str, dict[str, Any]]:
+    def _existing(self, pending: Sequence[WriteInput]) -> dict[str, dict[str, Any]]:
         id_property = self.id_property or ""
         response = self.client.batch_read(
             [item.properties[id_property] for item in pending],
@@ -337,22 +419,103 @@ class CreateJob:
                 found[str(value)] = result
         return found
 
-    def _settle_conflicts(self, pending: Sequence[CreateInput], accounted: BatchOutcome) -> BatchOutcome:
-        """With id_property: a CONFLICT for an input whose ticket exists becomes a result."""
+    def _skip_existing_in_flight(self, batch: list[WriteInput], outcome: BatchOutcome) -> list[WriteInput]:
+        """Resuming with id_property: read the inputs an earlier try had in flight before sending them
+        again; those found become results (``new: false``). Return what is left to create."""
+        if not self.id_property or not len(self._maybe_sent):
+            return batch
+        in_flight = [item for item in batch if item.index in self._maybe_sent]
+        if not in_flight:
+            return batch
+        missing = {item.index for item in self._keep_missing(in_flight, outcome)}
+        return [item for item in batch if item.index not in self._maybe_sent or item.index in missing]
+
+    def _after_failed_create(
+        self, pending: list[WriteInput], outcome: BatchOutcome, exc: Exception, attempt: int
+    ) -> list[WriteInput]:
+        """With id_property, after a create raised: read which inputs exist and return the rest to create.
+
+        Done when the batch may have been written (its answer was lost), or when HubSpot rejected it as
+        a whole (400) for a reason that may be a duplicate unique value; then only if some input was
+        found (else the 400 stands). Anything else is re-raised.
+        """
+        if (
+            self.id_property
+            and getattr(exc, "outcome_unknown", False)
+            and not getattr(exc, "stops_run", True)
+        ):
+            self.log.warning(
+                "Outcome of a batch of %d is unknown (%s); checking what exists.", len(pending), exc
+            )
+            missing = self._keep_missing(pending, outcome)
+            if missing:
+                first, longest = _RECONCILE_BACKOFF_SECONDS
+                time.sleep(min(first * 2**attempt, longest))
+            return missing
+        if self.id_property and getattr(exc, "status", None) == 400:
+            hubspot_message = str(getattr(exc, "hubspot_message", None) or exc)
+            if may_mean_exists(hubspot_message, self.id_property):
+                missing = self._keep_missing(pending, outcome)
+                if len(missing) < len(pending):
+                    self.log.warning(
+                        "HubSpot rejected a batch of %d as a whole; %d of its inputs already exist, "
+                        "creating the other %d.",
+                        len(pending),
+                        len(pending) - len(missing),
+                        len(missing),
+                    )
+                    return missing
+        raise exc
+
+    def _settle_errors(self, pending: Sequence[WriteInput], accounted: BatchOutcome) -> BatchOutcome:
+        """With id_property: inputs whose error may mean their ticket exists are read (one request);
+        those found become results (``new: false``), the others keep their error record unchanged."""
         for record in accounted.results:
             record.setdefault("new", True)
-        conflicts = [e for e in accounted.errors if e["category"] == "CONFLICT"]
-        if not self.id_property or not conflicts:
+        id_property = self.id_property
+        if not id_property or not accounted.errors:
             return accounted
-        by_index = {item.index: item for item in pending}
-        conflicted = [by_index[e["input_index"]] for e in conflicts]
-        settled = BatchOutcome()
-        still_missing = {item.index for item in self._keep_missing(conflicted, settled)}
-        settled.results[:0] = accounted.results
-        settled.errors = [
-            e for e in accounted.errors if e["category"] != "CONFLICT" or e["input_index"] in still_missing
-        ]
+        doubtful = {e["input_index"] for e in accounted.errors if may_mean_exists(e["message"], id_property)}
+        if not doubtful:
+            return accounted
+        settled = BatchOutcome(results=accounted.results)
+        try:
+            missing = self._keep_missing([item for item in pending if item.index in doubtful], settled)
+        except Exception as exc:
+            self.log.warning("Could not check whether %d rejected inputs exist (%s).", len(doubtful), exc)
+            return accounted
+        found = doubtful - {item.index for item in missing}
+        settled.errors = [e for e in accounted.errors if e["input_index"] not in found]
         return settled
+
+
+def may_mean_exists(message: str, id_property: str) -> bool:
+    """Whether an error message leaves open that the input's ticket already exists.
+
+    ``False`` only when the message embeds HubSpot's per-property results and these name only
+    properties other than ``id_property``; any other wording (unknown, opaque, a ``CONFLICT``) is a
+    doubt that a read settles.
+
+    :param message: HubSpot's error message.
+    :param id_property: the unique property of the inputs.
+    """
+    names = _named_properties(message)
+    return names is None or id_property in names
+
+
+def _named_properties(message: str) -> set[str] | None:
+    """The property names in a ``Property values were not valid: [...]`` message, or ``None``."""
+    start = message.find("[")
+    if start < 0:
+        return None
+    try:
+        problems, _ = json.JSONDecoder().raw_decode(message, start)
+    except ValueError:
+        return None
+    if not isinstance(problems, list) or not problems:
+        return None
+    names = {problem.get("name") if isinstance(problem, dict) else None for problem in problems}
+    return None if None in names else {str(name) for name in names}
 
 
 @dataclass
@@ -420,23 +583,39 @@ class ReadJob:
             properties.append(self.id_property)
         if self.id_property and not properties:
             properties = [self.id_property]
-        try:
-            response = self.client.batch_read(
+        return _answered(
+            batch,
+            lambda: self.client.batch_read(
                 [item.id for item in batch],
                 properties=properties,
                 properties_with_history=list(self.properties_with_history),
                 id_property=self.id_property,
                 archived=self.archived,
-            )
-        except Exception as exc:
-            if getattr(exc, "stops_run", True):
-                raise
-            return account_failure(batch, read_error, **_failure_fields(exc))
-        return account_read(batch, response, self.id_property)
+            ),
+            lambda response: account_read(batch, response, self.id_property),
+            read_error,
+        )
 
     def fail(self, batch: Sequence[ReadInput], exc: BaseException, attempted: bool) -> BatchOutcome:
         """Error records for a batch when the run stops."""
         return _stopped(batch, exc, attempted, read_error)
+
+
+def _answered(
+    batch: Sequence[Any],
+    send: Callable[[], BatchResponse],
+    account: Callable[[BatchResponse], BatchOutcome],
+    error_record: Callable[..., Record],
+) -> BatchOutcome:
+    """Send once and account for the answer; a failure that does not stop the run becomes one error
+    record per input (the transport has already retried what could be retried)."""
+    try:
+        response = send()
+    except Exception as exc:
+        if getattr(exc, "stops_run", True):
+            raise
+        return account_failure(batch, error_record, **_failure_fields(exc))
+    return account(response)
 
 
 def _identity(key: str) -> str:

@@ -35,6 +35,7 @@ def _run_operator(args: argparse.Namespace) -> dict[str, Any]:
     from airflow_provider_hubtix.operators.tickets import (  # imported already, outside the timing
         BatchCreateTicketsOperator,
         BatchReadTicketsOperator,
+        BatchUpsertTicketsOperator,
     )
 
     common = {"output_path": args.output, "max_concurrency": args.concurrency, "fail_on_error": False}
@@ -42,10 +43,18 @@ def _run_operator(args: argparse.Namespace) -> dict[str, Any]:
         operator: Any = BatchCreateTicketsOperator(
             task_id="bench_create", inputs_path=args.input, id_property=args.id_property, **common
         )
+    elif args.mode == "upsert":
+        operator = BatchUpsertTicketsOperator(
+            task_id="bench_upsert",
+            inputs_path=args.input,
+            id_property=args.id_property or "external_id",
+            **common,
+        )
     else:
         operator = BatchReadTicketsOperator(task_id="bench_read", ids_path=args.input, **common)
     result = operator.execute({"ti": _TaskInstance()})
-    return {"ok": result.get("created", result.get("read", 0)), "failed": result["failed"]}
+    ok = result.get("created", result.get("upserted", result.get("read", 0)))
+    return {"ok": ok, "failed": result["failed"]}
 
 
 def _run_sdk(args: argparse.Namespace) -> dict[str, Any]:
@@ -130,7 +139,7 @@ def _run_stages(args: argparse.Namespace) -> dict[str, Any]:
 def main() -> None:
     """Parse arguments, run, print the figures as one JSON line."""
     parser = argparse.ArgumentParser()
-    parser.add_argument("mode", choices=["create", "read", "sdk-create", "stages"])
+    parser.add_argument("mode", choices=["create", "upsert", "read", "sdk-create", "stages"])
     parser.add_argument("--url", required=True)
     parser.add_argument("--token", default="sandbox-token")
     parser.add_argument("--input", required=True)

@@ -18,6 +18,7 @@ Scenarios:
 - ``cpu``: 100,000 creates, unlimited server, no latency: client CPU per ticket.
 - ``stages``: 20,000 creates, unlimited server: the CPU per ticket of each stage, timed alone.
 - ``memory``: peak RSS of 20,000 vs 200,000 rows (unlimited server).
+- ``upsert``: 20,000 upserts (half of them updates) at 100 / 10 s, fixed timing.
 
 ``span_vs_min`` is the sandbox's span from the first counted request to the last, over the least
 the budget allows: ``(ceil(accepted / budget) - 1)`` windows plus one 0.2 s round trip.
@@ -297,10 +298,35 @@ def scenario_memory(work: Path) -> None:
     )
 
 
+def scenario_upsert(work: Path) -> None:
+    """Create 10,000 tickets (unlimited), then upsert 20,000 rows (those 10,000 changed, 10,000 new) at
+    100/10 s, fixed timing, once the creates have left the window."""
+    n, rate = 20_000, 100
+    prefix = f"upsert-{uuid.uuid4().hex[:6]}"
+    existing, inputs = work / "upsert-existing.jsonl", work / "upsert.jsonl"
+    write_inputs(existing, n // 2, prefix)
+    write_inputs(inputs, n, prefix)
+    with sandbox(None, 0) as server:
+        finish(start_client("create", server.url, existing, work / "upsert-created"))
+        server.command(f"limit {rate} {LATENCY_MS}")
+        time.sleep(WINDOW_S + 0.5)
+        before = server.stats()
+        figures = finish(start_client("upsert", server.url, inputs, work / "upsert-out"))
+        after = server.stats()
+    requests = after["by_endpoint"].get("batch_upsert", 0)
+    limited = after["rate_limited"] - before["rate_limited"]
+    minimum = (math.ceil((requests - limited) / rate) - 1) * WINDOW_S + LATENCY_MS / 1000.0
+    span = after["last_request_at"] - figures["started_at"]  # from the client's start: a bit more
+    figures.update(requests=requests, updated=after["updated"], span_vs_min=span / minimum)
+    figures.update({"429s": limited, "429_pct": 100.0 * limited / max(requests, 1)})
+    matrix_row("100/10s fixed: 20,000 upserts, default", figures, n)
+
+
 SCENARIOS: dict[str, Callable[[Path], None]] = {
     "cpu": scenario_cpu,
     "stages": scenario_stages,
     "memory": scenario_memory,
+    "upsert": scenario_upsert,
 }
 
 

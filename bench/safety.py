@@ -6,7 +6,8 @@ Creates N tickets with ``id_property="external_id"`` against a sandbox that answ
 committing (``--fail-rate``) and drops answers after committing (``--lose-rate``), then checks:
 every input exactly once in results + errors, the sandbox holds exactly N tickets, no duplicates.
 With ``--kill-at`` it first runs the create in a subprocess, SIGKILLs it when that fraction of
-inputs is recorded, then re-runs it (resume) and checks the same invariants.
+inputs is recorded, then re-runs it (resume) and checks the same invariants. ``--duplicate-style``
+picks how the sandbox words a duplicate unique value (``hubspot``, ``conflict``, ``opaque``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_hubtix.sandbox import HubSpotSandbox
+from airflow_provider_hubtix.sandbox.store import DUPLICATE_STYLES
 
 CHILD = """
 import json, os, sys
@@ -97,6 +99,8 @@ def check(output: Path, n: int, sandbox: HubSpotSandbox) -> dict[str, Any]:
             for line in handle:
                 index = json.loads(line)["input_index"]
                 seen[index] = seen.get(index, 0) + 1
+    with (output / "results.jsonl").open(encoding="utf-8") as handle:
+        found_existing = sum(1 for line in handle if json.loads(line).get("new") is False)
     missing = n - len(seen)
     repeated = sum(1 for count in seen.values() if count > 1)
     return {
@@ -105,6 +109,7 @@ def check(output: Path, n: int, sandbox: HubSpotSandbox) -> dict[str, Any]:
         "missing": missing,
         "repeated": repeated,
         "errors": count_lines(output / "errors.jsonl"),
+        "found_existing": found_existing,
         "tickets_in_sandbox": sandbox.ticket_count,
         "duplicates_in_sandbox": len(sandbox.duplicates("external_id")),
     }
@@ -118,11 +123,16 @@ def main() -> None:
     parser.add_argument("--lose-rate", type=float, default=0.05)
     parser.add_argument("--kill-at", type=float, default=None, help="fraction of inputs, e.g. 0.5")
     parser.add_argument("--concurrency", type=int, default=8)
+    parser.add_argument("--duplicate-style", choices=DUPLICATE_STYLES, default="hubspot")
     args = parser.parse_args()
     with (
         tempfile.TemporaryDirectory(prefix="hubtix-safety-") as tmp,
         HubSpotSandbox(
-            fail_rate=args.fail_rate, lose_rate=args.lose_rate, unique_property="external_id", seed=11
+            fail_rate=args.fail_rate,
+            lose_rate=args.lose_rate,
+            unique_property="external_id",
+            seed=11,
+            duplicate_style=args.duplicate_style,
         ) as sandbox,
     ):
         inputs, output = Path(tmp) / "inputs.jsonl", Path(tmp) / "out"

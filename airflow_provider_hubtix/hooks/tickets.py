@@ -1,4 +1,4 @@
-"""HubSpotTicketsHook: a HubSpot connection turned into batch create / batch read calls."""
+"""HubSpotTicketsHook: a HubSpot connection turned into batch create / upsert / read calls."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class ConnectionSettings:
 
 
 class HubSpotTicketsHook(BaseHook):
-    """Batch create and batch read HubSpot tickets through an Airflow connection of type ``hubspot``.
+    """Batch create, upsert and read HubSpot tickets through an Airflow connection of type ``hubspot``.
 
     The connection's ``password`` is the access token (private-app token, service key or OAuth access
     token) and its ``host`` the base URL (default ``https://api.hubapi.com``; scheme required).
@@ -198,13 +198,31 @@ class HubSpotTicketsHook(BaseHook):
             ``False`` raises :class:`~airflow_provider_hubtix.exceptions.HubSpotOutcomeUnknownError`.
         :return: the parsed response; 207 is a response, not an exception.
         """
+        return self._write("create", inputs, idempotent=False, resend_unknown=resend_unknown)
+
+    def batch_upsert(self, inputs: Sequence[Mapping[str, Any]]) -> BatchResponse:
+        """Create or update up to 100 tickets by a unique property (``POST …/tickets/batch/upsert``).
+
+        Inputs are sent as given (HubSpot's shape: ``id`` = the unique value, ``idProperty``,
+        ``properties``, ``objectWriteTraceId``; no associations). An upsert can be re-sent safely, so
+        lost answers and 5xx are retried like a read's. Each result carries ``"new": true|false``.
+
+        :param inputs: 1 to 100 upsert inputs.
+        :return: the parsed response; 207 is a response, not an exception.
+        """
+        return self._write("upsert", inputs, idempotent=True, resend_unknown=True)
+
+    def _write(
+        self, action: str, inputs: Sequence[Mapping[str, Any]], *, idempotent: bool, resend_unknown: bool
+    ) -> BatchResponse:
+        """``POST …/tickets/batch/<action>`` with the inputs, checked for HubSpot's batch size."""
         inputs = _checked(as_list, inputs, "inputs")
-        _check_batch_size(len(inputs), MAX_BATCH_INPUTS, "batch create")
+        _check_batch_size(len(inputs), MAX_BATCH_INPUTS, f"batch {action}")
         result = self.transport.request(
             "POST",
-            f"{self.objects_path}/batch/create",
+            f"{self.objects_path}/batch/{action}",
             body={"inputs": inputs},
-            idempotent=False,
+            idempotent=idempotent,
             resend_unknown=resend_unknown,
         )
         response = _parse(result.response)

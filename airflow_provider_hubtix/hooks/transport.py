@@ -188,7 +188,7 @@ class HubSpotTransport:
         :param path: path below the base URL, starting with ``/``.
         :param body: JSON body, or ``None``.
         :param params: query parameters.
-        :param idempotent: whether re-sending can never duplicate anything (reads).
+        :param idempotent: whether re-sending can never duplicate anything (reads, upserts).
         :param resend_unknown: for a non-idempotent call, whether to re-send after an unknown
             outcome (``False`` raises :class:`HubSpotOutcomeUnknownError` instead).
         """

@@ -1,4 +1,5 @@
-"""BatchCreateTicketsOperator and BatchReadTicketsOperator: the Airflow glue around the jobs.
+"""BatchCreateTicketsOperator, BatchUpsertTicketsOperator and BatchReadTicketsOperator: the Airflow glue
+around the jobs.
 
 They render templates, turn paths into files (local or object storage), validate at DAG parse time
 what can be validated then, call :mod:`airflow_provider_hubtix.jobs`, and push the outputs.
@@ -26,7 +27,16 @@ from airflow_provider_hubtix.inputs import (
     iter_file,
     parse_inline,
 )
-from airflow_provider_hubtix.jobs import MAX_BATCH_SIZE, CreateJob, Located, ReadJob, check_batch_size
+from airflow_provider_hubtix.jobs import (
+    MAX_BATCH_SIZE,
+    CreateJob,
+    Located,
+    ReadJob,
+    UpsertJob,
+    WriteJob,
+    check_batch_size,
+    require_id_property,
+)
 from airflow_provider_hubtix.operators.lineage import file_dataset, operator_lineage, tickets_dataset
 
 if TYPE_CHECKING:
@@ -123,7 +133,7 @@ class _TicketsBatchOperator(BaseOperator):
             setattr(self, name, None)
         return saved
 
-    def _run(self, context: Context, job: CreateJob | ReadJob, items: Callable[[], Iterator[Located]]) -> Any:
+    def _run(self, context: Context, job: WriteJob | ReadJob, items: Callable[[], Iterator[Located]]) -> Any:
         """Run the job, publish the outputs, then fail if asked to; return the return_value."""
         folder = None if self.output_path is None else _as_path(self.output_path)
         with _input_errors(self.task_id):
@@ -157,7 +167,56 @@ class _TicketsBatchOperator(BaseOperator):
         return lambda: ((f"item {i}", v) for i, v in enumerate(values))
 
 
-class BatchCreateTicketsOperator(_TicketsBatchOperator):
+class _WriteTicketsOperator(_TicketsBatchOperator):
+    """What create and upsert share: inputs from ``inputs`` or ``inputs_path``, ``id_property``,
+    ``batch_size``, the job they run and their lineage (the input file flows into HubSpot's tickets)."""
+
+    template_fields: Sequence[str] = ("inputs", "inputs_path", "output_path")
+    path_fields = ("inputs_path", "output_path")
+    job_class: ClassVar[type[WriteJob]]
+
+    def __init__(
+        self,
+        *,
+        inputs: Any = None,
+        inputs_path: str | ObjectStoragePath | None = None,
+        id_property: str | None = None,
+        batch_size: int = MAX_BATCH_SIZE,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.inputs = inputs
+        self.inputs_path = inputs_path
+        self.id_property = id_property
+        self.batch_size = batch_size
+        _check_exactly_one(self.task_id, inputs=inputs, inputs_path=inputs_path)
+        with _input_errors(self.task_id):
+            check_batch_size(batch_size)
+            check_inline_shape(inputs, "inputs")
+            check_optional_name(id_property, "id_property")
+
+    def execute(self, context: Context) -> Any:
+        """Write the tickets; see the class docstring for outputs."""
+        job = self.job_class(
+            self.hook,
+            id_property=self.id_property,
+            batch_size=self.batch_size,
+            max_concurrency=self.max_concurrency,
+            log=self.log,
+            daily_budget=self.hook.daily_budget,
+        )
+        return self._run(context, job, self._located(self.inputs, self.inputs_path, "inputs"))
+
+    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
+        """OpenLineage: the input file (if any) flows into HubSpot's tickets (and the output files)."""
+        inputs = [file_dataset(self.inputs_path)] if self.inputs_path is not None else []
+        outputs = [tickets_dataset(self.hook.settings.base_url)]
+        if self.output_path is not None:
+            outputs.append(file_dataset(self.output_path))
+        return operator_lineage(inputs, outputs)
+
+
+class BatchCreateTicketsOperator(_WriteTicketsOperator):
     """Create HubSpot tickets in batches of up to 100, accounting for every input.
 
     Inputs come from ``inputs`` (a list, a JSON string, a ``.json`` template file or an XComArg) or
@@ -190,49 +249,48 @@ class BatchCreateTicketsOperator(_TicketsBatchOperator):
     .. seealso:: README.md, section "BatchCreateTicketsOperator".
     """
 
-    template_fields: Sequence[str] = ("inputs", "inputs_path", "output_path")
-    path_fields = ("inputs_path", "output_path")
+    job_class = CreateJob
     result_verb = "created"
 
-    def __init__(
-        self,
-        *,
-        inputs: Any = None,
-        inputs_path: str | ObjectStoragePath | None = None,
-        id_property: str | None = None,
-        batch_size: int = MAX_BATCH_SIZE,
-        **kwargs: Any,
-    ) -> None:
-        super().__init__(**kwargs)
-        self.inputs = inputs
-        self.inputs_path = inputs_path
-        self.id_property = id_property
-        self.batch_size = batch_size
-        _check_exactly_one(self.task_id, inputs=inputs, inputs_path=inputs_path)
+
+class BatchUpsertTicketsOperator(_WriteTicketsOperator):
+    """Create or update HubSpot tickets by a unique property (``batch/upsert``), 100 per request.
+
+    The create operator's contract (``inputs`` / ``inputs_path``, outputs, errors, resume, rate
+    limiting), with ``id_property`` required: each input's own value of it tells which ticket the
+    input is; HubSpot creates the tickets whose value no ticket holds and updates the others. Checked
+    before any request: every input has a non-empty value, no value repeats within the run (both rows
+    are named), and no input has associations (an upsert cannot set them). Lost answers and 5xx are
+    re-sent: an upsert is safe to repeat.
+
+    Result records are HubSpot's record plus ``input_index``, with ``new`` (``true``: created,
+    ``false``: updated). With ``output_path`` the ``return_value`` counts ``upserted`` instead of
+    ``created``.
+
+    :param id_property: the unique-value ticket property (``hasUniqueValue``) every input carries.
+    :param inputs: plain properties dicts, or ``{"properties": {...}, "objectWriteTraceId": "..."}``.
+        (templated)
+    :param inputs_path: a file of inputs instead of ``inputs``. (templated)
+    :param output_path: a folder (local path or object-storage URI) for the JSONL outputs. (templated)
+    :param fail_on_error: fail the task (after writing and pushing every output) if any input failed.
+    :param hubspot_conn_id: the ``hubspot`` connection.
+    :param max_concurrency: batches in flight at once; ``None`` (default): automatic, enough to send
+        the rate budget within about one round trip (at most 100).
+    :param requests_per_10s: rate budget, overriding the connection's.
+    :param daily_reserve: requests of the account's daily limit to leave to its other integrations,
+        as for create.
+    :param batch_size: inputs per request, at most 100.
+
+    .. seealso:: README.md, section "BatchUpsertTicketsOperator".
+    """
+
+    job_class = UpsertJob
+    result_verb = "upserted"
+
+    def __init__(self, *, id_property: str | None = None, **kwargs: Any) -> None:
+        super().__init__(id_property=id_property, **kwargs)
         with _input_errors(self.task_id):
-            check_batch_size(batch_size)
-            check_inline_shape(inputs, "inputs")
-            check_optional_name(id_property, "id_property")
-
-    def execute(self, context: Context) -> Any:
-        """Create the tickets; see the class docstring for outputs."""
-        job = CreateJob(
-            self.hook,
-            id_property=self.id_property,
-            batch_size=self.batch_size,
-            max_concurrency=self.max_concurrency,
-            log=self.log,
-            daily_budget=self.hook.daily_budget,
-        )
-        return self._run(context, job, self._located(self.inputs, self.inputs_path, "inputs"))
-
-    def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
-        """OpenLineage: the input file (if any) flows into HubSpot's tickets (and the output files)."""
-        inputs = [file_dataset(self.inputs_path)] if self.inputs_path is not None else []
-        outputs = [tickets_dataset(self.hook.settings.base_url)]
-        if self.output_path is not None:
-            outputs.append(file_dataset(self.output_path))
-        return operator_lineage(inputs, outputs)
+            require_id_property(id_property)
 
 
 class BatchReadTicketsOperator(_TicketsBatchOperator):
@@ -360,4 +418,4 @@ def _check_positive(name: str, value: Any, task_id: str) -> None:
         raise HubSpotInputError(f"Task {task_id!r}: {name} must be a positive integer; got {value!r}.")
 
 
-__all__ = ["BatchCreateTicketsOperator", "BatchReadTicketsOperator"]
+__all__ = ["BatchCreateTicketsOperator", "BatchReadTicketsOperator", "BatchUpsertTicketsOperator"]

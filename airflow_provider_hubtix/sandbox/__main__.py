@@ -8,6 +8,7 @@ import threading
 from types import FrameType
 
 from airflow_provider_hubtix.sandbox.server import HubSpotSandbox
+from airflow_provider_hubtix.sandbox.store import DUPLICATE_STYLES
 from airflow_provider_hubtix.sandbox.timing import TIMING_MODES
 
 
@@ -35,6 +36,12 @@ def main(argv: list[str] | None = None) -> None:
     )
     parser.add_argument("--unique-property", default="external_id", help="ticket property with unique values")
     parser.add_argument("--seed", type=int, default=None)
+    parser.add_argument(
+        "--duplicate-style",
+        choices=DUPLICATE_STYLES,
+        default="hubspot",
+        help="how a duplicate unique value is reported (default: as HubSpot does)",
+    )
     args = parser.parse_args(argv)
     sandbox = HubSpotSandbox(
         args.token,
@@ -48,6 +55,7 @@ def main(argv: list[str] | None = None) -> None:
         port=args.port,
         host=args.host,
         timing=args.timing,
+        duplicate_style=args.duplicate_style,
     )
     stop = threading.Event()
 

@@ -52,19 +52,23 @@ DEFAULT_READ_PROPERTIES = (
 
 
 def validate_properties(
-    properties: dict[str, Any], schema: dict[str, PropertyDef]
+    properties: dict[str, Any], schema: dict[str, PropertyDef], *, creating: bool = True
 ) -> tuple[dict[str, str], str | None]:
     """Coerce values to strings and check them; return ``(values, error message or None)``.
 
     :param properties: the input's properties as sent.
     :param schema: the known properties.
+    :param creating: the input creates a ticket, so required properties must be set (an update
+        leaves the others as they are).
     """
     problems: list[dict[str, Any]] = []
     values: dict[str, str] = {}
     for name, raw in properties.items():
         definition = schema.get(name)
         if definition is None:
-            problems.append(_problem(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist'))
+            problems.append(
+                property_problem(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
+            )
             continue
         if isinstance(raw, bool):
             value = "true" if raw else "false"
@@ -75,18 +79,18 @@ def validate_properties(
         elif raw is None:
             value = ""
         else:
-            problems.append(_problem(name, "INVALID_STRING", f'Property "{name}" must be a string'))
+            problems.append(property_problem(name, "INVALID_STRING", f'Property "{name}" must be a string'))
             continue
         if len(value) > MAX_VALUE_CHARS:
             problems.append(
-                _problem(
+                property_problem(
                     name, "INVALID_STRING", f'Property "{name}" is longer than {MAX_VALUE_CHARS} characters'
                 )
             )
             continue
         if definition.options is not None and value and value not in definition.options:
             problems.append(
-                _problem(
+                property_problem(
                     name,
                     "INVALID_OPTION",
                     f'{value} was not one of the allowed options for property "{name}"',
@@ -95,14 +99,33 @@ def validate_properties(
             continue
         values[name] = value
     for name, definition in schema.items():
-        if definition.required and not values.get(name) and name not in {p["name"] for p in problems}:
-            problems.append(_problem(name, "REQUIRED_PROPERTY", f'Property "{name}" is required'))
+        if (
+            creating
+            and definition.required
+            and not values.get(name)
+            and name not in {p["name"] for p in problems}
+        ):
+            problems.append(property_problem(name, "REQUIRED_PROPERTY", f'Property "{name}" is required'))
     if problems:
-        return values, "Property values were not valid: " + json.dumps(problems, separators=(",", ":"))
+        return values, invalid_properties_message(problems)
     return values, None
 
 
-def _problem(name: str, code: str, message: str) -> dict[str, Any]:
+def invalid_properties_message(problems: list[dict[str, Any]]) -> str:
+    """HubSpot's message for property problems: the per-property results embedded as JSON.
+
+    :param problems: :func:`property_problem` entries.
+    """
+    return "Property values were not valid: " + json.dumps(problems, separators=(",", ":"))
+
+
+def property_problem(name: str, code: str, message: str) -> dict[str, Any]:
+    """One per-property result as HubSpot embeds it in a ``VALIDATION_ERROR`` message.
+
+    :param name: the property.
+    :param code: HubSpot's code (``PROPERTY_DOESNT_EXIST``, ``INVALID_OPTION`` …).
+    :param message: the sentence for this property.
+    """
     return {
         "isValid": False,
         "message": message,

@@ -19,11 +19,19 @@ from urllib.parse import parse_qs, urlsplit
 import orjson
 
 from airflow_provider_hubtix.sandbox.limits import RateLimits
-from airflow_provider_hubtix.sandbox.store import Body, TicketStore, error_body
+from airflow_provider_hubtix.sandbox.store import Body, TicketStore, check_duplicate_style, error_body
 from airflow_provider_hubtix.sandbox.timing import Timing
 
 OBJECT_PREFIXES = ("/crm/v3/objects/tickets", "/crm/objects/2026-03/tickets")
 TOKEN_PATHS = {"/oauth/v1/token": "v1", "/oauth/2026-03/token": "2026-03"}
+
+_ENDPOINTS = {
+    "": "list",
+    "/batch/create": "batch_create",
+    "/batch/upsert": "batch_upsert",
+    "/batch/read": "batch_read",
+}
+"""Path below an object prefix → endpoint name (counted in ``SandboxStats.by_endpoint``)."""
 
 _UNAUTHENTICATED = (
     "Authentication credentials not found. This API supports OAuth 2.0 authentication and you can find more "
@@ -36,18 +44,19 @@ class SandboxStats:
     """What the sandbox has seen (a snapshot).
 
     :param requests: authenticated API requests, refused ones included.
-    :param by_endpoint: requests per endpoint (``batch_create``, ``batch_read``, ``list``, ``oauth_token``
-        for every token request, ``oauth_token_v1`` and ``oauth_token_2026-03`` for each endpoint's,
-        404s included).
+    :param by_endpoint: requests per endpoint (``batch_create``, ``batch_upsert``, ``batch_read``, ``list``,
+        ``oauth_token`` for every token request, ``oauth_token_v1`` and ``oauth_token_2026-03`` for each
+        endpoint's, 404s included).
     :param status_counts: answers per HTTP status.
     :param rate_limited: 429 answers.
     :param faults_5xx: injected 5xx answers (nothing was done).
     :param faults_lost: injected lost answers (the operation was done).
-    :param created: tickets created.
+    :param created: tickets created (by create or upsert).
     :param first_request_at: ``time.monotonic()`` of the first batch request.
     :param last_request_at: ``time.monotonic()`` of the last batch request.
     :param first_read_at: ``time.monotonic()`` of the first batch read.
     :param daily_used: requests counted against the daily limit (429s are not, as at HubSpot).
+    :param updated: tickets updated by upsert (each time, changed or not).
     """
 
     requests: int = 0
@@ -61,6 +70,7 @@ class SandboxStats:
     last_request_at: float | None = None
     first_read_at: float | None = None
     daily_used: int = 0
+    updated: int = 0
 
 
 class HubSpotSandbox:
@@ -88,6 +98,8 @@ class HubSpotSandbox:
     :param token_lifetime_seconds: ``expires_in`` of refreshed access tokens, refused (401) after it.
     :param rotate_refresh_tokens: each refresh answers a new refresh token and retires the one used.
     :param camel_case_tokens: token answers spelt ``accessToken`` / ``expiresIn`` / ``refreshToken``.
+    :param duplicate_style: how a duplicate unique value is reported: ``hubspot`` (default),
+        ``conflict`` or ``opaque`` (see :data:`~airflow_provider_hubtix.sandbox.store.DUPLICATE_STYLES`).
     """
 
     def __init__(
@@ -113,12 +125,13 @@ class HubSpotSandbox:
         token_lifetime_seconds: float = 1800,
         rotate_refresh_tokens: bool = False,
         camel_case_tokens: bool = False,
+        duplicate_style: str = "hubspot",
     ) -> None:
         self._lock = threading.Lock()
         self._rng = random.Random(seed)
         self._timing_rng = random.Random(seed)
         self.timing = timing if isinstance(timing, Timing) else Timing(latency_ms).with_mode(timing)
-        self._store = TicketStore(unique_property, random.Random(seed))
+        self._store = TicketStore(unique_property, random.Random(seed), duplicate_style)
         self._limits = RateLimits(rate, daily, window_seconds)
         self._tokens: dict[str, bool] = {token: True, scopeless_token: False}
         self._expired: set[str] = set()
@@ -197,6 +210,7 @@ class HubSpotSandbox:
                 s.last_request_at,
                 s.first_read_at,
                 self._limits.daily_used,
+                s.updated,
             )
 
     def duplicates(self, property_name: str) -> dict[str, list[str]]:
@@ -257,6 +271,12 @@ class HubSpotSandbox:
             if daily is not None:
                 self._limits.daily = daily
 
+    def set_duplicate_style(self, style: str) -> None:
+        """Change how a duplicate unique value is reported while running (``hubspot``, ``conflict``,
+        ``opaque``)."""
+        with self._lock:
+            self._store.duplicate_style = check_duplicate_style(style)
+
     def expire_access_tokens(self) -> None:
         """Expire every valid access token: calls answer 401 until a token is refreshed."""
         with self._lock:
@@ -284,9 +304,7 @@ class HubSpotSandbox:
         if path in TOKEN_PATHS:
             return self._oauth_token(method, TOKEN_PATHS[path], body)
         prefix = next((p for p in OBJECT_PREFIXES if path.startswith(p)), None)
-        endpoint = {"": "list", "/batch/create": "batch_create", "/batch/read": "batch_read"}.get(
-            path[len(prefix) :] if prefix else "?"
-        )
+        endpoint = _ENDPOINTS.get(path[len(prefix) :] if prefix else "?")
         if endpoint is None:
             return 404, {}, error_body("OBJECT_NOT_FOUND", f"No route for {method} {path}")
         if (endpoint == "list") != (method == "GET"):
@@ -347,6 +365,11 @@ class HubSpotSandbox:
             if endpoint == "batch_create":
                 status, answer = self._store.create(body)
                 self._stats.created += len(answer.get("results") or [])
+            elif endpoint == "batch_upsert":
+                status, answer = self._store.upsert(body)
+                new = sum(1 for result in answer.get("results") or [] if result.get("new"))
+                self._stats.created += new
+                self._stats.updated += len(answer.get("results") or []) - new
             else:
                 archived = (query.get("archived") or ["false"])[0] == "true"
                 status, answer = self._store.read(body, archived)

@@ -1,4 +1,4 @@
-"""The sandbox's tickets and the two batch operations, with HubSpot's semantics.
+"""The sandbox's tickets and the batch operations (create, upsert, read), with HubSpot's semantics.
 
 Thread-safety is the caller's (the server holds one lock around each operation). Each operation
 returns ``(status, body)``: the HTTP status and the JSON body HubSpot would send.
@@ -9,7 +9,8 @@ from __future__ import annotations
 import itertools
 import random
 import uuid
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
@@ -17,12 +18,18 @@ from airflow_provider_hubtix.sandbox.schema import (
     DEFAULT_READ_PROPERTIES,
     TICKET_PROPERTIES,
     PropertyDef,
+    invalid_properties_message,
+    property_problem,
     validate_properties,
 )
 
 MAX_INPUTS = 100
 MAX_INPUTS_WITH_HISTORY = 50
 FIRST_ID = 1_000_000_001
+DUPLICATE_STYLES = ("hubspot", "conflict", "opaque")
+"""How a duplicate unique value is reported (HubSpot leaves it undocumented): ``hubspot`` as public
+reports show it (a ``VALIDATION_ERROR`` embedding the property's result, "already has that value"),
+``conflict`` a ``CONFLICT`` like contacts' email, ``opaque`` a message nobody could recognise."""
 
 Body = dict[str, Any]
 
@@ -43,15 +50,55 @@ def error_body(category: str, message: str, **extra: Any) -> Body:
     }
 
 
+def _batch_inputs(
+    body: Any, shape_problem: Callable[[Any, int], str | None]
+) -> tuple[list[Body], Body | None]:
+    """A write's ``inputs``, or the 400 body refusing the request (HubSpot checks the shape first)."""
+    inputs = body.get("inputs") if isinstance(body, dict) else None
+    if not isinstance(inputs, list) or not inputs:
+        return [], error_body("VALIDATION_ERROR", "Invalid input JSON: 'inputs' must be a non-empty array.")
+    if len(inputs) > MAX_INPUTS:
+        return [], error_body(
+            "VALIDATION_ERROR", f"The maximum number of inputs supported in a batch request is {MAX_INPUTS}"
+        )
+    for position, item in enumerate(inputs):
+        problem = shape_problem(item, position)
+        if problem is not None:
+            return [], error_body("VALIDATION_ERROR", problem)
+    return inputs, None
+
+
+def _create_shape_problem(item: Any, position: int) -> str | None:
+    if not isinstance(item, dict) or not isinstance(item.get("properties"), dict):
+        return f"Invalid input JSON: inputs[{position}].properties is required."
+    if not isinstance(item.get("associations"), list):
+        return f"Invalid input JSON: inputs[{position}].associations is required."
+    return None
+
+
+def check_duplicate_style(style: str) -> str:
+    """Return ``style`` if it is one of :data:`DUPLICATE_STYLES`, else raise :class:`ValueError`.
+
+    :param style: the requested style.
+    """
+    if style not in DUPLICATE_STYLES:
+        raise ValueError(f"duplicate_style must be one of {', '.join(DUPLICATE_STYLES)}; got {style!r}")
+    return style
+
+
 class TicketStore:
     """Tickets in memory, indexed by id and by the unique property's value.
 
     :param unique_property: the property with ``hasUniqueValue`` (``None`` for none).
     :param rng: shuffles results.
+    :param duplicate_style: how a duplicate unique value is reported, one of :data:`DUPLICATE_STYLES`.
     """
 
-    def __init__(self, unique_property: str | None, rng: random.Random) -> None:
+    def __init__(
+        self, unique_property: str | None, rng: random.Random, duplicate_style: str = "hubspot"
+    ) -> None:
         self.unique_property = unique_property
+        self.duplicate_style = check_duplicate_style(duplicate_style)
         self.schema: dict[str, PropertyDef] = dict(TICKET_PROPERTIES)
         if unique_property:
             self.schema.setdefault(unique_property, PropertyDef())
@@ -68,25 +115,9 @@ class TicketStore:
 
     def create(self, body: Any) -> tuple[int, Body]:
         """``POST …/tickets/batch/create``."""
-        inputs = body.get("inputs") if isinstance(body, dict) else None
-        if not isinstance(inputs, list) or not inputs:
-            return 400, error_body(
-                "VALIDATION_ERROR", "Invalid input JSON: 'inputs' must be a non-empty array."
-            )
-        if len(inputs) > MAX_INPUTS:
-            return 400, error_body(
-                "VALIDATION_ERROR",
-                f"The maximum number of inputs supported in a batch request is {MAX_INPUTS}",
-            )
-        for position, item in enumerate(inputs):
-            if not isinstance(item, dict) or not isinstance(item.get("properties"), dict):
-                return 400, error_body(
-                    "VALIDATION_ERROR", f"Invalid input JSON: inputs[{position}].properties is required."
-                )
-            if not isinstance(item.get("associations"), list):
-                return 400, error_body(
-                    "VALIDATION_ERROR", f"Invalid input JSON: inputs[{position}].associations is required."
-                )
+        inputs, refusal = _batch_inputs(body, _create_shape_problem)
+        if refusal is not None:
+            return 400, refusal
         traced = all(isinstance(item.get("objectWriteTraceId"), str) for item in inputs)
         accepted: list[dict[str, str]] = []
         errors: list[Body] = []
@@ -101,24 +132,61 @@ class TicketStore:
                 continue
             conflict = self._conflict(values, taken)
             if conflict is not None:
-                name, value, existing = conflict
-                errors.append(
-                    {
-                        "status": "error",
-                        "category": "CONFLICT",
-                        "message": f'A ticket with {name} "{value}" already exists (id {existing})',
-                        "context": {**trace, "propertyName": [name], "existingObjectId": [existing]},
-                    }
-                )
+                errors.append(self._duplicate_error(*conflict, trace))
                 continue
             if self.unique_property and values.get(self.unique_property):
                 taken[values[self.unique_property]] = "(this batch)"
             accepted.append(values)
+        return self._answer(errors, traced, 201, lambda stamp: [self._store(v, stamp) for v in accepted])
+
+    def upsert(self, body: Any) -> tuple[int, Body]:
+        """``POST …/tickets/batch/upsert``: create the tickets whose ``id`` no ticket holds in
+        ``idProperty``, update the others; results carry ``new``."""
+        inputs, refusal = _batch_inputs(body, self._upsert_shape_problem)
+        if refusal is not None:
+            return 400, refusal
+        ids = [item["id"] for item in inputs]
+        repeated = sorted(value for value, count in Counter(ids).items() if count > 1)
+        if repeated:
+            return 400, error_body(
+                "VALIDATION_ERROR", f"Duplicate IDs found in batch input: {repeated}. IDs must be unique"
+            )
+        traced = all(isinstance(item.get("objectWriteTraceId"), str) for item in inputs)
+        accepted: list[tuple[dict[str, str], str | None]] = []
+        errors: list[Body] = []
+        for item in inputs:
+            existing = self._by_unique.get(item["id"])
+            sent = {**item["properties"], item["idProperty"]: item["id"]}
+            values, problem = validate_properties(sent, self.schema, creating=existing is None)
+            if problem is not None:
+                trace = {"objectWriteTraceId": [item["objectWriteTraceId"]]} if traced else {}
+                errors.append(
+                    {"status": "error", "category": "VALIDATION_ERROR", "message": problem, "context": trace}
+                )
+                continue
+            accepted.append((values, existing))
+        return self._answer(
+            errors,
+            traced,
+            200,
+            lambda stamp: [
+                {**self._store(values, stamp), "new": True}
+                if existing is None
+                else {**self._update(existing, values, stamp), "new": False}
+                for values, existing in accepted
+            ],
+        )
+
+    def _answer(
+        self, errors: list[Body], traced: bool, ok_status: int, write: Callable[[str], list[Body]]
+    ) -> tuple[int, Body]:
+        """A write's answer. With a trace id on every input the valid ones are written and the errors
+        come per input (207); else the first error refuses the whole batch (400, nothing written)."""
         if errors and not traced:
             first = errors[0]
             return 400, error_body(first["category"], first["message"], context=first.get("context") or {})
         started = now_iso()
-        results = [self._store(values, started) for values in accepted]
+        results = write(started)
         self._rng.shuffle(results)
         envelope: Body = {
             "status": "COMPLETE",
@@ -126,12 +194,37 @@ class TicketStore:
             "startedAt": started,
             "completedAt": now_iso(),
         }
-        if errors:
-            for error in errors:
-                error.setdefault("errors", [])
-            envelope.update(numErrors=len(errors), errors=errors)
-            return 207, envelope
-        return 201, envelope
+        if not errors:
+            return ok_status, envelope
+        for error in errors:
+            error.setdefault("errors", [])
+        envelope.update(numErrors=len(errors), errors=errors)
+        return 207, envelope
+
+    def _upsert_shape_problem(self, item: Any, position: int) -> str | None:
+        if not isinstance(item, dict) or not isinstance(item.get("properties"), dict):
+            return f"Invalid input JSON: inputs[{position}].properties is required."
+        if not isinstance(item.get("id"), str) or not item["id"]:
+            return f"Invalid input JSON: inputs[{position}].id is required."
+        if item.get("idProperty") != self.unique_property or not self.unique_property:
+            return f"{item.get('idProperty')} is not a unique identifier property"
+        if "associations" in item:
+            return f"Invalid input JSON: inputs[{position}].associations is not a field of an upsert input."
+        return None
+
+    def _update(self, ticket_id: str, values: dict[str, str], stamp: str) -> Body:
+        """Set ``values`` on a stored ticket, keeping each changed property's history."""
+        ticket = self.tickets[ticket_id]
+        properties, history = ticket["properties"], ticket.setdefault("history", {})
+        for name, value in values.items():
+            old = properties.get(name)
+            if old == value:
+                continue
+            entries = history.setdefault(name, [] if old is None else [(old, ticket["createdAt"])])
+            entries.insert(0, (value, stamp))
+            properties[name] = value
+        properties["hs_lastmodifieddate"] = ticket["updatedAt"] = stamp
+        return self.public(ticket, list(properties))
 
     def _conflict(self, values: dict[str, str], taken: dict[str, str]) -> tuple[str, str, str] | None:
         name = self.unique_property
@@ -140,6 +233,20 @@ class TicketStore:
             return None
         existing = self._by_unique.get(value) or taken.get(value)
         return (name, value, existing) if existing else None
+
+    def _duplicate_error(self, name: str, value: str, existing: str, trace: dict[str, list[str]]) -> Body:
+        """The per-input error for a unique value another ticket holds, in :attr:`duplicate_style`."""
+        if self.duplicate_style == "conflict":
+            category = "CONFLICT"
+            message = f'A ticket with {name} "{value}" already exists (id {existing})'
+            context = {**trace, "propertyName": [name], "existingObjectId": [existing]}
+        elif self.duplicate_style == "opaque":
+            category, message, context = "VALIDATION_ERROR", "Request rejected (reference 0x7f3a).", trace
+        else:
+            category, context = "VALIDATION_ERROR", trace
+            problem = f'{value} already has that value for the unique property "{name}" (ticket {existing})'
+            message = invalid_properties_message([property_problem(name, "INVALID_PROPERTY_VALUE", problem)])
+        return {"status": "error", "category": category, "message": message, "context": context}
 
     def _store(self, values: dict[str, str], stamp: str) -> Body:
         ticket_id = str(self._next_id)
@@ -172,11 +279,12 @@ class TicketStore:
         }
         if ticket["archived"]:
             record["archivedAt"] = ticket.get("archivedAt")
-        if history:  # tickets are never changed: each property's history is the value it was created with
-            values, stamp = ticket["properties"], ticket["createdAt"]
+        if history:  # newest first; a property never updated has the value it was created with
+            values, changes = ticket["properties"], ticket.get("history", {})
             record["propertiesWithHistory"] = {
                 name: [
-                    {"value": values[name], "timestamp": stamp, "sourceType": "API", "sourceId": "sandbox"}
+                    {"value": value, "timestamp": stamp, "sourceType": "API", "sourceId": "sandbox"}
+                    for value, stamp in changes.get(name) or [(values[name], ticket["createdAt"])]
                 ]
                 for name in history
                 if name in values

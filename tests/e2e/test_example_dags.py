@@ -16,9 +16,12 @@ pytestmark = pytest.mark.e2e
 def test_dagbag_imports_the_examples_without_errors(dags_folder: Path) -> None:
     bag = dag_bag(dags_folder)
     assert bag.import_errors == {}
-    assert {"hubspot_tickets_roundtrip", "hubspot_tickets_from_xcom", "hubspot_tickets_backfill"} <= set(
-        bag.dag_ids
-    )
+    assert {
+        "hubspot_tickets_roundtrip",
+        "hubspot_tickets_from_xcom",
+        "hubspot_tickets_backfill",
+        "hubspot_tickets_sync",
+    } <= set(bag.dag_ids)
 
 
 def test_roundtrip(dags_folder: Path, sandbox: HubSpotSandbox) -> None:
@@ -126,3 +129,18 @@ def test_task_to_create_to_read_to_task(dags_folder: Path, sandbox: HubSpotSandb
     run = load_dag(dags_folder, "hubspot_task_chain").test()
     assert set(task_states(run).values()) == {"success"}
     assert xcom(run, "check") == 7
+
+
+def test_sync_twice_updates_and_creates(dags_folder: Path, sandbox: HubSpotSandbox) -> None:
+    dag = load_dag(dags_folder, "hubspot_tickets_sync")
+    first = dag.test(run_conf={"version": 1})
+    assert set(task_states(first).values()) == {"success"}
+    assert xcom(first, "summarise") == {"new": 20, "updated": 0, "read": 20}
+    second = dag.test(run_conf={"version": 2})
+    assert set(task_states(second).values()) == {"success"}
+    assert xcom(second, "summarise") == {"new": 10, "updated": 20, "read": 30}
+    upserted = xcom(second, "upsert_tickets")
+    assert sorted(r["input_index"] for r in upserted if r["new"] is False) == list(range(20))
+    subjects = {t["properties"]["external_id"]: t["properties"]["subject"] for t in sandbox.tickets()}
+    assert subjects == {f"sync-{i}": f"Synced ticket {i} (version 2)" for i in range(30)}
+    assert not sandbox.duplicates("external_id")

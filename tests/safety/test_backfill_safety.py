@@ -183,3 +183,23 @@ def test_oauth_expiry_mid_run_refreshes_and_goes_on(monkeypatch: pytest.MonkeyPa
         assert sandbox.stats().by_endpoint["oauth_token"] == 1
         assert sandbox.stats().status_counts[401] >= 1
         assert sandbox.ticket_count == 3000
+
+
+@pytest.mark.parametrize("style", ["hubspot", "conflict", "opaque"])
+def test_half_already_loaded_ends_in_results_not_errors(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, style: str
+) -> None:
+    inputs = write_inputs(tmp_path / "in.jsonl", 2000)
+    earlier = tmp_path / "earlier.jsonl"
+    earlier.write_text("".join(inputs.read_text().splitlines(keepends=True)[:1000]))
+    with HubSpotSandbox(seed=16, duplicate_style=style) as sandbox:
+        connect(monkeypatch, sandbox)
+        operator(earlier, tmp_path / "earlier").execute({"ti": TaskInstance()})  # an earlier partial load
+        reads_before = sandbox.stats().by_endpoint.get("batch_read", 0)
+        result = operator(inputs, tmp_path / "out").execute({"ti": TaskInstance()})
+        assert result["created"] == 2000 and result["failed"] == 0
+        records = [json.loads(line) for line in (tmp_path / "out" / "results.jsonl").read_text().splitlines()]
+        assert sorted(r["input_index"] for r in records) == list(range(2000))
+        assert sorted(r["input_index"] for r in records if r["new"] is False) == list(range(1000))
+        assert sandbox.ticket_count == 2000 and sandbox.duplicates("external_id") == {}
+        assert sandbox.stats().by_endpoint["batch_read"] - reads_before == 10  # one per batch of rejections

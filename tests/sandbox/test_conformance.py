@@ -102,21 +102,47 @@ def test_results_are_shuffled(sb: HubSpotSandbox) -> None:
     assert sorted(subjects) == sorted(f"T{i}" for i in range(50)) and subjects != [f"T{i}" for i in range(50)]
 
 
-def test_unique_property_conflicts(sb: HubSpotSandbox) -> None:
+def send_duplicates(sb: HubSpotSandbox, trace: bool = True) -> requests.Response:
+    """Create x0, then send x0 again beside a new x1 and a second x1 in the same request."""
     post(sb, f"{V3}/batch/create", {"inputs": [create_input(0)]})
-    again = {**create_input(0), "objectWriteTraceId": "again"}
-    response = post(
-        sb,
-        f"{V3}/batch/create",
-        {"inputs": [again, create_input(1), {**create_input(1), "objectWriteTraceId": "twin"}]},
-    )
+    again = {**create_input(0, trace), **({"objectWriteTraceId": "again"} if trace else {})}
+    twin = {**create_input(1, trace), **({"objectWriteTraceId": "twin"} if trace else {})}
+    return post(sb, f"{V3}/batch/create", {"inputs": [again, create_input(1, trace), twin]})
+
+
+def test_duplicate_unique_value_is_a_validation_error_naming_the_property(sb: HubSpotSandbox) -> None:
+    response = send_duplicates(sb)
     assert response.status_code == 207
     errors = {e["context"]["objectWriteTraceId"][0]: e for e in response.json()["errors"]}
     assert set(errors) == {"again", "twin"}
-    assert errors["again"]["category"] == "CONFLICT" and errors["again"]["context"]["propertyName"] == [
-        "external_id"
-    ]
+    message = errors["again"]["message"]
+    assert errors["again"]["category"] == "VALIDATION_ERROR" and "already has that value" in message
+    assert message.startswith("Property values were not valid: ")
+    embedded = json.loads(message.removeprefix("Property values were not valid: "))
+    assert [(p["isValid"], p["name"]) for p in embedded] == [(False, "external_id")]
     assert sb.ticket_count == 2 and not sb.duplicates("external_id")
+
+
+def test_duplicate_without_trace_ids_fails_the_whole_batch(sb: HubSpotSandbox) -> None:
+    response = send_duplicates(sb, trace=False)
+    assert response.status_code == 400
+    assert response.json()["category"] == "VALIDATION_ERROR"
+    assert "already has that value" in response.json()["message"]
+    assert sb.ticket_count == 1
+
+
+def test_duplicate_styles_conflict_and_opaque() -> None:
+    with HubSpotSandbox(seed=4, duplicate_style="conflict") as sb:
+        errors = {e["context"]["objectWriteTraceId"][0]: e for e in send_duplicates(sb).json()["errors"]}
+        assert errors["again"]["category"] == "CONFLICT"
+        assert errors["again"]["context"]["propertyName"] == ["external_id"]
+        sb.set_duplicate_style("opaque")
+        again = {**create_input(0), "objectWriteTraceId": "opaque"}
+        error = post(sb, f"{V3}/batch/create", {"inputs": [again]}).json()["errors"][0]
+        assert "already" not in error["message"] and "[" not in error["message"]
+        assert "external_id" not in error["message"] and sb.ticket_count == 2
+        with pytest.raises(ValueError, match="duplicate_style must be one of"):
+            sb.set_duplicate_style("polite")
 
 
 def test_read_found_missing_id_property_history_and_archived(sb: HubSpotSandbox) -> None:
@@ -282,7 +308,15 @@ def test_faults_fail_before_and_lose_after_commit() -> None:
 
 def test_cli_serves_until_sigterm() -> None:
     process = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_hubtix.sandbox", "--port", "0"],
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_hubtix.sandbox",
+            "--port",
+            "0",
+            "--duplicate-style",
+            "conflict",
+        ],
         stdout=subprocess.PIPE,
         text=True,
     )
@@ -292,6 +326,11 @@ def test_cli_serves_until_sigterm() -> None:
         assert line.startswith("HubSpot sandbox listening on http://127.0.0.1:")
         url = line.split()[-1]
         assert requests.get(url + V3, headers=AUTH, params={"limit": 1}, timeout=10).status_code == 200
+        for _ in range(2):
+            answer = requests.post(
+                url + f"{V3}/batch/create", json={"inputs": [create_input(0)]}, headers=AUTH, timeout=10
+            )
+        assert answer.json()["errors"][0]["category"] == "CONFLICT"
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=10) == 0
@@ -358,3 +397,85 @@ def test_timing_modes_by_name_and_from_the_command_line() -> None:
         assert sandbox.timing.remaining_at == "answer" and sandbox.timing.latency_ms == 50
     with pytest.raises(ValueError, match="unknown timing mode"):
         HubSpotSandbox(timing="wobbly")
+
+
+def upsert_input(i: int, trace: bool = True, **props: str) -> dict[str, Any]:
+    item: dict[str, Any] = {
+        "id": f"x{i}",
+        "idProperty": "external_id",
+        "properties": {"subject": f"U{i}", "hs_pipeline_stage": "1", **props},
+    }
+    if trace:
+        item["objectWriteTraceId"] = f"trace-{i}"
+    return item
+
+
+@pytest.mark.parametrize("prefix", [V3, DATED])
+def test_upsert_creates_then_updates_with_new_flags(sb: HubSpotSandbox, prefix: str) -> None:
+    post(sb, f"{prefix}/batch/create", {"inputs": [create_input(0)]})
+    response = post(sb, f"{prefix}/batch/upsert", {"inputs": [upsert_input(0), upsert_input(1)]})
+    assert response.status_code == 200
+    results = {r["properties"]["external_id"]: r for r in response.json()["results"]}
+    assert results["x0"]["new"] is False and results["x1"]["new"] is True
+    assert results["x0"]["properties"]["subject"] == "U0"
+    assert sb.ticket_count == 2 and sb.stats().updated == 1
+    history = post(
+        sb,
+        f"{prefix}/batch/read",
+        {
+            "inputs": [{"id": "x0"}],
+            "properties": [],
+            "propertiesWithHistory": ["subject"],
+            "idProperty": "external_id",
+        },
+    ).json()["results"][0]["propertiesWithHistory"]["subject"]
+    assert [h["value"] for h in history] == ["U0", "T0"]  # newest first
+
+
+def test_upsert_207_per_input_errors_and_400_without_trace_ids(sb: HubSpotSandbox) -> None:
+    bad = upsert_input(1, hs_ticket_priority="URGENT")
+    response = post(sb, f"{V3}/batch/upsert", {"inputs": [upsert_input(0), bad]})
+    assert response.status_code == 207
+    (error,) = response.json()["errors"]
+    assert error["context"] == {"objectWriteTraceId": ["trace-1"]} and "INVALID_OPTION" in error["message"]
+    untraced = post(sb, f"{V3}/batch/upsert", {"inputs": [upsert_input(2, trace=False), {**bad, "id": "x3"}]})
+    assert untraced.status_code == 400 and untraced.json()["category"] == "VALIDATION_ERROR"
+    assert sb.ticket_count == 1  # nothing of the refused batch was written
+
+
+def test_upsert_requires_the_stage_only_for_new_tickets(sb: HubSpotSandbox) -> None:
+    post(sb, f"{V3}/batch/create", {"inputs": [create_input(0)]})
+    update_only = {"id": "x0", "idProperty": "external_id", "properties": {"subject": "new subject"}}
+    assert post(sb, f"{V3}/batch/upsert", {"inputs": [update_only]}).status_code == 200
+    missing_stage = {**update_only, "id": "x9"}
+    response = post(sb, f"{V3}/batch/upsert", {"inputs": [missing_stage]})
+    assert response.status_code == 400 and "REQUIRED_PROPERTY" in response.json()["message"]
+
+
+@pytest.mark.parametrize(
+    ("inputs", "message"),
+    [
+        ([upsert_input(0), upsert_input(0)], "Duplicate IDs found in batch input: ['x0']"),
+        ([{**upsert_input(0), "idProperty": "subject"}], "subject is not a unique identifier property"),
+        ([{**upsert_input(0), "associations": []}], "associations is not a field of an upsert input"),
+        ([{**upsert_input(0), "id": ""}], "inputs[0].id is required"),
+        (
+            [upsert_input(i) for i in range(101)],
+            "The maximum number of inputs supported in a batch request is 100",
+        ),
+    ],
+)
+def test_upsert_refuses_bad_batches_with_400(sb: HubSpotSandbox, inputs: list[Any], message: str) -> None:
+    response = post(sb, f"{V3}/batch/upsert", {"inputs": inputs})
+    assert response.status_code == 400 and message in response.json()["message"]
+    assert sb.ticket_count == 0
+
+
+def test_upsert_faults_like_create(sb: HubSpotSandbox) -> None:
+    sb.set_faults(fail_rate=1.0)
+    assert post(sb, f"{V3}/batch/upsert", {"inputs": [upsert_input(0)]}).status_code in (502, 503, 504)
+    assert sb.ticket_count == 0
+    sb.set_faults(fail_rate=0.0, lose_rate=1.0)
+    with pytest.raises(requests.exceptions.ConnectionError):
+        post(sb, f"{V3}/batch/upsert", {"inputs": [upsert_input(0)]})
+    assert sb.ticket_count == 1 and sb.stats().faults_lost == 1  # done, then the answer was lost

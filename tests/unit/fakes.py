@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import random
+import threading
 from collections.abc import Iterable, Sequence
 from typing import Any
 
@@ -19,60 +21,114 @@ class FakeFailure(Exception):
         self.stops_run = stops_run
         self.outcome_unknown = outcome_unknown
         self.status = status
-        self.category = "SERVER_ERROR"
+        self.category = "VALIDATION_ERROR" if status == 400 else "SERVER_ERROR"
+        self.hubspot_message = message
+
+
+def embedded(name: str, code: str, message: str) -> str:
+    """HubSpot's VALIDATION_ERROR message with one embedded per-property result."""
+    problem = {"isValid": False, "message": message, "error": code, "name": name}
+    return "Property values were not valid: " + json.dumps([problem])
+
+
+def duplicate_error(style: str, name: str, value: str) -> dict[str, Any]:
+    """A duplicate unique value, worded as the sandbox's ``duplicate_style`` would."""
+    if style == "conflict":
+        return {"category": "CONFLICT", "message": f"A ticket with {name} {value} already exists"}
+    if style == "opaque":
+        return {"category": "VALIDATION_ERROR", "message": "Request rejected (reference 0x7f3a)."}
+    return {
+        "category": "VALIDATION_ERROR",
+        "message": embedded(name, "INVALID_PROPERTY_VALUE", f"{value} already has that value"),
+    }
 
 
 class FakeHubSpot:
-    """Stores tickets; rejects inputs whose subject starts with "bad"; shuffles results.
+    """Stores tickets; rejects inputs whose subject starts with "bad" (an opaque message) or that
+    carry a property named ``missing`` (HubSpot's embedded ``PROPERTY_DOESNT_EXIST``); shuffles results.
 
-    :param unique_property: values of this property must be unique (CONFLICT otherwise).
+    :param unique_property: values of this property must be unique (rejected in ``duplicate_style``).
+    :param duplicate_style: ``hubspot``, ``conflict`` or ``opaque``, as in the sandbox.
+    :param reject_whole: answer any rejected input by failing the whole batch (400, nothing created),
+        as HubSpot does for a batch without trace ids.
     :param failures: exceptions to raise on the next create calls (``None`` entries: answer normally);
         an exception with ``outcome_unknown`` is raised *after* the tickets were stored.
     """
 
     rate_budget = 100
 
-    def __init__(self, *, unique_property: str | None = None, seed: int = 0) -> None:
+    def __init__(
+        self,
+        *,
+        unique_property: str | None = None,
+        seed: int = 0,
+        duplicate_style: str = "hubspot",
+        reject_whole: bool = False,
+    ) -> None:
         self.unique_property = unique_property
+        self.duplicate_style = duplicate_style
+        self.reject_whole = reject_whole
         self.tickets: dict[str, dict[str, Any]] = {}
         self.failures: list[Exception | None] = []
+        self.read_failures: list[Exception] = []
         self.create_calls = 0
         self.read_calls = 0
+        self.sent: list[list[str]] = []
+        self.duplicates_rejected = 0
         self._rng = random.Random(seed)
+        self._lock = threading.Lock()
 
     def batch_create(self, inputs: Sequence[dict[str, Any]], *, resend_unknown: bool = True) -> BatchResponse:
+        with self._lock:  # the jobs call from several threads
+            return self._create(inputs)
+
+    def _create(self, inputs: Sequence[dict[str, Any]]) -> BatchResponse:
         self.create_calls += 1
+        self.sent.append([str(item["properties"].get(self.unique_property or "")) for item in inputs])
         failure = self.failures.pop(0) if self.failures else None
         if failure is not None and not getattr(failure, "outcome_unknown", False):
             raise failure
         results, errors = [], []
         for item in inputs:
             props = item["properties"]
-            trace = {"objectWriteTraceId": [item["objectWriteTraceId"]]}
-            unique = props.get(self.unique_property or "")
-            if props.get("subject", "").startswith("bad"):
+            error = self._rejection(props)
+            if error is not None:
                 errors.append(
                     {
                         "status": "error",
-                        "category": "VALIDATION_ERROR",
-                        "message": "bad subject",
-                        "context": trace,
+                        **error,
+                        "context": {"objectWriteTraceId": [item["objectWriteTraceId"]]},
                     }
                 )
-            elif unique and any(
-                t["properties"].get(self.unique_property) == unique for t in self.tickets.values()
-            ):
-                errors.append(
-                    {"status": "error", "category": "CONFLICT", "message": "exists", "context": trace}
-                )
-            else:
-                ticket_id = str(len(self.tickets) + 1)
-                self.tickets[ticket_id] = {"id": ticket_id, "properties": dict(props)}
-                results.append({"id": ticket_id, "properties": dict(props), "archived": False})
+            elif not self.reject_whole:
+                results.append(self._store(props))
+        if errors and self.reject_whole:
+            raise FakeFailure(errors[0]["message"], stops_run=True, status=400)
+        if self.reject_whole:
+            results = [self._store(item["properties"]) for item in inputs]
         if failure is not None:
             raise failure
         self._rng.shuffle(results)
         return BatchResponse(207 if errors else 201, results, errors)
+
+    def _rejection(self, props: dict[str, str]) -> dict[str, Any] | None:
+        if props.get("subject", "").startswith("bad"):
+            return {"category": "VALIDATION_ERROR", "message": "bad subject"}
+        if "missing" in props:
+            return {
+                "category": "VALIDATION_ERROR",
+                "message": embedded("missing", "PROPERTY_DOESNT_EXIST", 'Property "missing" does not exist'),
+            }
+        unique = props.get(self.unique_property or "")
+        if unique and any(t["properties"].get(self.unique_property) == unique for t in self.tickets.values()):
+            self.duplicates_rejected += 1
+            return duplicate_error(self.duplicate_style, self.unique_property or "", unique)
+        return None
+
+    def _store(self, props: dict[str, str]) -> dict[str, Any]:
+        ticket_id = str(len(self.tickets) + 1)
+        self.tickets[ticket_id] = {"id": ticket_id, "properties": dict(props)}
+        return {"id": ticket_id, "properties": dict(props), "archived": False}
 
     def batch_read(
         self,
@@ -83,7 +139,13 @@ class FakeHubSpot:
         id_property: str | None = None,
         archived: bool = False,
     ) -> BatchResponse:
+        with self._lock:
+            return self._read(ids, id_property)
+
+    def _read(self, ids: Iterable[str | int], id_property: str | None) -> BatchResponse:
         self.read_calls += 1
+        if self.read_failures:
+            raise self.read_failures.pop(0)
         found, missing = [], []
         for key in map(str, ids):
             if id_property:

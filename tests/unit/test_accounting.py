@@ -8,19 +8,19 @@ from typing import Any
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from airflow_provider_hubtix.accounting import _match_results, account_create
+from airflow_provider_hubtix.accounting import _match_results, account_write
 from airflow_provider_hubtix.batch_response import BatchResponse
-from airflow_provider_hubtix.create_inputs import CreateInput
+from airflow_provider_hubtix.create_inputs import WriteInput
 
 
-def make_input(index: int, properties: dict[str, str]) -> CreateInput:
+def make_input(index: int, properties: dict[str, str]) -> WriteInput:
     payload = {"properties": properties, "associations": [], "objectWriteTraceId": f"t-{index}"}
-    return CreateInput(index, dict(properties), payload)
+    return WriteInput(index, dict(properties), payload)
 
 
-def reference_match(pending: list[CreateInput], results: list[dict[str, Any]]) -> list[tuple[int, int]]:
+def reference_match(pending: list[WriteInput], results: list[dict[str, Any]]) -> list[tuple[int, int]]:
     """The matching by echoed properties as first written: value tuples in sorted-name order."""
-    candidates: dict[tuple[str, ...], dict[tuple[Any, ...], list[CreateInput]]] = defaultdict(
+    candidates: dict[tuple[str, ...], dict[tuple[Any, ...], list[WriteInput]]] = defaultdict(
         lambda: defaultdict(list)
     )
     for item in pending:
@@ -81,7 +81,7 @@ def test_account_create_ties_shuffled_results_with_any_key_order() -> None:
         {"id": "10", "properties": {"hs_pipeline_stage": "1", "subject": "x"}},
         {"id": "11", "properties": {"subject": "x", "hs_pipeline_stage": "1"}},
     ]
-    outcome = account_create(pending, BatchResponse(201, results, []), None)
+    outcome = account_write(pending, BatchResponse(201, results, []), None)
     assert outcome.errors == []
     assert [(r["input_index"], r["id"]) for r in outcome.results] == [(2, "12"), (0, "10"), (1, "11")]
     assert results[0] == {"id": "12", "properties": {"subject": "y", "hs_object_id": "12"}}  # not changed

@@ -202,7 +202,7 @@ def test_create_input_normalisation() -> None:
 @pytest.mark.parametrize(
     ("item", "message"),
     [
-        ("text", "is a str; each create input must be an object"),
+        ("text", "is a str; each input must be an object"),
         ({"subject": {"nested": 1}}, "property 'subject' is a dict"),
         ({"subject": ["a"]}, "property 'subject' is a list"),
         ({"properties": {"a": "b"}, "property": {}}, "unexpected keys"),

@@ -11,13 +11,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from airflow_provider_hubtix.accounting import NOT_ATTEMPTED, BatchOutcome
+from airflow_provider_hubtix.checkpoint import ResumeState
 from airflow_provider_hubtix.daily_budget import DailyBudget, DailyReserve
 from airflow_provider_hubtix.inputs import InvalidInputError
-from airflow_provider_hubtix.jobs import CreateJob, ReadJob
+from airflow_provider_hubtix.jobs import CreateJob, ReadJob, may_mean_exists
 from airflow_provider_hubtix.outputs import MemorySink
 from airflow_provider_hubtix.progress import ProgressLog
 from airflow_provider_hubtix.runner import run_batches
-from tests.unit.fakes import FakeFailure, FakeHubSpot
+from tests.unit.fakes import FakeFailure, FakeHubSpot, embedded
 
 
 def located(items: list[Any]) -> list[tuple[str, Any]]:
@@ -193,13 +194,120 @@ def test_unknown_outcome_with_id_property_checks_before_creating_the_rest() -> N
     assert {r["new"] for r in sink.results} == {False}
 
 
-def test_rerun_with_id_property_turns_conflicts_into_results() -> None:
-    client = FakeHubSpot(unique_property="external_id")
+STYLES = ["hubspot", "conflict", "opaque"]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_rerun_with_id_property_reads_rejected_inputs_and_records_them_as_existing(style: str) -> None:
+    client = FakeHubSpot(unique_property="external_id", duplicate_style=style)
     run_create(client, [ticket(i) for i in range(20)], id_property="external_id")
+    client.read_calls = 0
     sink = run_create(client, [ticket(i) for i in range(25)], id_property="external_id")
     assert not sink.errors
     assert len(client.tickets) == 25
     assert sorted(r["input_index"] for r in sink.results if r["new"] is False) == list(range(20))
+    assert client.read_calls == 1  # one read for the batch's 20 rejections
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_resume_reads_inputs_in_flight_before_sending_them_again(style: str) -> None:
+    client = FakeHubSpot(unique_property="external_id", duplicate_style=style)
+    run_create(client, [ticket(i) for i in range(10)], id_property="external_id")  # the earlier try
+    resume = ResumeState()
+    for index in range(20):  # 0-19 were in flight when it was killed; 0-9 made it
+        resume.maybe_sent.add(index)
+    client.read_calls = client.create_calls = 0
+    client.sent.clear()
+    job = CreateJob(client, id_property="external_id", batch_size=15, max_concurrency=1)
+    sink = MemorySink()
+    job.run(located([ticket(i) for i in range(30)]), sink, resume=resume)
+    assert indexes(sink) == list(range(30)) and not sink.errors
+    assert sorted(r["input_index"] for r in sink.results if r["new"] is False) == list(range(10))
+    assert client.duplicates_rejected == 0  # nothing that existed was sent again
+    assert sorted(value for batch in client.sent for value in batch) == sorted(f"e{i}" for i in range(10, 30))
+    assert client.read_calls == 2  # one per batch holding in-flight inputs
+
+
+def test_clean_run_and_errors_about_other_properties_cost_no_read() -> None:
+    items = [{**ticket(i), "missing": "x"} if i % 37 == 0 else ticket(i) for i in range(1000)]
+    client = FakeHubSpot(unique_property="external_id")
+    sink = run_create(client, items, id_property="external_id")
+    assert client.read_calls == 0 and client.create_calls == 10
+    assert {e["input_index"] for e in sink.errors} == set(range(0, 1000, 37))
+    error = sink.errors[0]
+    assert error["input"] == items[error["input_index"]] and '"name": "missing"' in error["message"]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_a_doubtful_error_for_a_ticket_that_does_not_exist_keeps_its_record(style: str) -> None:
+    client = FakeHubSpot(unique_property="external_id", duplicate_style=style)
+    items = [ticket(i, bad=i == 3) for i in range(10)]
+    sink = run_create(client, items, id_property="external_id")
+    assert client.read_calls == 1  # "bad subject" names no property: read to be sure
+    assert sink.errors == [
+        {
+            "input_index": 3,
+            "input": items[3],
+            "status": 207,
+            "category": "VALIDATION_ERROR",
+            "message": "bad subject",
+            "context": sink.errors[0]["context"],
+        }
+    ]
+
+
+def test_a_failed_check_keeps_the_original_errors_and_the_results() -> None:
+    client = FakeHubSpot(unique_property="external_id")
+    run_create(client, [ticket(i) for i in range(5)], id_property="external_id")
+    client.read_failures = [FakeFailure("read timed out", status=504)]
+    sink = run_create(client, [ticket(i) for i in range(10)], id_property="external_id")
+    assert sorted(r["input_index"] for r in sink.results) == list(range(5, 10))
+    assert sorted(e["input_index"] for e in sink.errors) == list(range(5))
+    assert "already has that value" in sink.errors[0]["message"]
+
+
+@pytest.mark.parametrize("style", STYLES)
+def test_whole_batch_400_with_existing_inputs_creates_the_rest(style: str) -> None:
+    client = FakeHubSpot(unique_property="external_id", duplicate_style=style, reject_whole=True)
+    run_create(client, [ticket(i) for i in range(0, 100, 2)], id_property="external_id")
+    client.read_calls = client.create_calls = 0
+    sink = run_create(client, [ticket(i) for i in range(200)], id_property="external_id", max_concurrency=1)
+    assert indexes(sink) == list(range(200)) and not sink.errors
+    assert sorted(r["input_index"] for r in sink.results if r["new"] is False) == list(range(0, 100, 2))
+    assert len(client.tickets) == 200
+    assert client.read_calls == 1 and client.create_calls == 3  # 400, the other 50, the second batch
+
+
+def test_whole_batch_400_about_other_properties_stops_the_run_without_a_read() -> None:
+    client = FakeHubSpot(unique_property="external_id", reject_whole=True)
+    items = [{**ticket(i), "missing": "x"} if i == 150 else ticket(i) for i in range(300)]
+    job = CreateJob(client, id_property="external_id", max_concurrency=1)
+    sink = MemorySink()
+    with pytest.raises(FakeFailure, match="PROPERTY_DOESNT_EXIST"):
+        job.run(located(items), sink)
+    assert client.read_calls == 0
+    assert indexes(sink) == list(range(300)) and sink.results_count == 100
+    assert {e["category"] for e in sink.errors} == {"VALIDATION_ERROR", NOT_ATTEMPTED}
+
+
+@pytest.mark.parametrize(
+    ("message", "means_maybe_exists"),
+    [
+        (embedded("missing", "PROPERTY_DOESNT_EXIST", "does not exist"), False),
+        (embedded("external_id", "INVALID_PROPERTY_VALUE", "already has that value"), True),
+        (embedded("hs_ticket_priority", "INVALID_OPTION", "no") + " (see the docs [1])", False),
+        ('Property values were not valid: [{"name":"subject"},{"name":"external_id"}]', True),
+        ('Property values were not valid: [{"isValid":false,"message":"x"}]', True),
+        ("Property values were not valid: [{broken", True),
+        ("Property values were not valid: []", True),
+        ("A ticket with external_id e1 already exists", True),
+        ("Request rejected (reference 0x7f3a).", True),
+    ],
+)
+def test_only_errors_naming_other_properties_rule_out_an_existing_ticket(
+    message: str, means_maybe_exists: bool
+) -> None:
+    assert may_mean_exists(message, "external_id") is means_maybe_exists
 
 
 def test_read_missing_ids_become_one_error_each() -> None:

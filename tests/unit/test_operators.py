@@ -13,7 +13,7 @@ import requests_mock as rm
 from airflow_provider_hubtix.exceptions import HubSpotInputError, HubSpotRecordsFailedError
 from airflow_provider_hubtix.operators.tickets import BatchCreateTicketsOperator, BatchReadTicketsOperator
 from airflow_provider_hubtix.sandbox import HubSpotSandbox
-from tests.unit.conftest import CREATE_URL, set_connection
+from tests.unit.conftest import CREATE_URL, READ_URL, set_connection
 
 
 class TaskInstance:
@@ -42,6 +42,9 @@ def tickets(count: int, *, bad_every: int = 0, prefix: str = "e") -> list[dict[s
         }
         for i in range(count)
     ]
+
+
+NOT_FOUND = {"category": "OBJECT_NOT_FOUND", "message": "Could not get some TICKET objects", "context": {}}
 
 
 def run(operator: Any) -> tuple[Any, TaskInstance]:
@@ -269,16 +272,56 @@ def test_whole_batch_400_stops_the_run(monkeypatch: pytest.MonkeyPatch, requests
         "json": {"category": "VALIDATION_ERROR", "message": "Invalid input JSON on line 1"},
     }
     requests_mock.post(CREATE_URL, [ok, shape])
+    requests_mock.post(READ_URL, status_code=207, json={"results": [], "errors": [NOT_FOUND]})
     ti = TaskInstance()
     operator = BatchCreateTicketsOperator(
         task_id="create", inputs=tickets(50), batch_size=10, max_concurrency=1, id_property="external_id"
     )
     with pytest.raises(HubSpotValidationError, match="Invalid input JSON on line 1"):
         operator.execute({"ti": ti})
-    assert requests_mock.call_count == 2
+    # one read (the wording does not rule out an existing ticket) found none: the 400 stands
+    assert [r.url.split("/")[-1] for r in requests_mock.request_history] == [
+        "create",
+        "create",
+        "read?archived=false",
+    ]
     assert len(ti.xcom["return_value"]) == 10
     categories = [e["category"] for e in ti.xcom["errors"]]
     assert categories.count("VALIDATION_ERROR") == 10 and categories.count("NOT_ATTEMPTED") == 30
+
+
+DUPLICATE_400_MESSAGES = {
+    "hubspot": 'Property values were not valid: [{"isValid":false,"message":"e1 already has that value",'
+    '"error":"INVALID_PROPERTY_VALUE","name":"external_id"}]',
+    "conflict": "A ticket with external_id e1 already exists",
+    "opaque": "Request rejected (reference 0x7f3a).",
+}
+
+
+@pytest.mark.parametrize("style", sorted(DUPLICATE_400_MESSAGES))
+def test_whole_batch_400_for_an_existing_ticket_creates_the_others(
+    monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker, style: str
+) -> None:
+    set_connection(monkeypatch)
+    rejected = {
+        "status_code": 400,
+        "json": {"category": "VALIDATION_ERROR", "message": DUPLICATE_400_MESSAGES[style]},
+    }
+
+    def created(request: Any, context: Any) -> dict[str, Any]:
+        context.status_code = 201
+        return {"results": [{"id": "9", "properties": i["properties"]} for i in request.json()["inputs"]]}
+
+    requests_mock.post(CREATE_URL, [rejected, {"json": created}])
+    existing = {"id": "1", "properties": {"external_id": "e1", "subject": "Ticket 1"}}
+    requests_mock.post(READ_URL, status_code=207, json={"results": [existing], "errors": [NOT_FOUND]})
+    result, ti = run(
+        BatchCreateTicketsOperator(task_id="create", inputs=tickets(3), id_property="external_id")
+    )
+    assert ti.xcom["errors"] == []
+    assert sorted((r["input_index"], r["new"]) for r in result) == [(0, True), (1, False), (2, True)]
+    resent = requests_mock.request_history[2].json()["inputs"]
+    assert [i["properties"]["external_id"] for i in resent] == ["e0", "e2"]
 
 
 def test_openlineage_datasets(sandbox: HubSpotSandbox, tmp_path: Path) -> None:
