@@ -21,7 +21,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from tests.unit.window_sim import TIMINGS, Client, simulate, span  # noqa: E402
+from tests.unit.window_sim import TIMINGS, Client, simulate, span
 
 BUDGET = 100
 WINDOW = 10.0
@@ -31,7 +31,9 @@ TARGET = 0.90
 def run(clients: int, requests: int, concurrency: int, mode: str, seed: int) -> tuple[float, float]:
     """One run: the ceiling fraction and the share of 429s among the answers."""
     rng = random.Random(seed)
-    sharing = [Client(requests, concurrency, start=rng.uniform(0, 1), seed=seed * 100 + i) for i in range(clients)]
+    sharing = [
+        Client(requests, concurrency, start=rng.uniform(0, 1), seed=seed * 100 + i) for i in range(clients)
+    ]
     account = simulate(sharing, TIMINGS[mode], budget=BUDGET, seed=seed)
     accepted = len(account.accepted)
     least = (math.ceil(accepted / BUDGET) - 1) * WINDOW + 0.2
@@ -45,7 +47,8 @@ def main() -> None:
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[100, 16])
     args = parser.parse_args()
-    print(f"{args.clients} processes x {args.requests} requests, budget {BUDGET}/{WINDOW:g} s, {args.seeds} seeds")
+    shape = f"{args.clients} processes x {args.requests} requests, budget {BUDGET}/{WINDOW:g} s"
+    print(f"{shape}, {args.seeds} seeds")
     print(f"{'conc':>4} {'mode':<12} {'min':>5} {'median':>6} {'>=0.90':>6} {'429 mean':>8} {'429 max':>7}")
     started = time.perf_counter()
     for concurrency in args.concurrency:
