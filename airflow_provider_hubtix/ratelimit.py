@@ -74,6 +74,7 @@ class RateLimiter:
         self._model = WindowModel(requests_per_window, window_seconds=window_seconds, settings=settings)
         self._clock = clock
         self._cond = threading.Condition()
+        self._watching = False
 
     @property
     def budget(self) -> int:
@@ -82,10 +83,23 @@ class RateLimiter:
             return self._model.budget
 
     def acquire(self) -> Permit:
-        """Block until one more request may go, then take its place in the window."""
+        """Block until one more request may go, then take its place in the window.
+
+        One waiting caller watches the clock for the model's next event; the others sleep until
+        woken, one at a time (an answer wakes one; each caller that goes wakes the next), so a
+        hundred waiting threads cost one wake-up per event, not a hundred.
+        """
         with self._cond:
             while (sent := self._model.take(self._clock())) is None:
-                self._cond.wait(timeout=self._model.next_check(self._clock()))
+                if self._watching:
+                    self._cond.wait()
+                    continue
+                self._watching = True
+                try:
+                    self._cond.wait(timeout=self._model.next_check(self._clock()))
+                finally:
+                    self._watching = False
+            self._cond.notify()  # the next caller goes too if it may, or watches the clock
             return Permit(sent.sent, sent)
 
     def try_acquire(self) -> Permit | None:
@@ -109,7 +123,7 @@ class RateLimiter:
                 self._model.unanswered(permit._sent, now)
             else:
                 self._model.answered(permit._sent, now, read_view(headers), counted=counted)
-            self._cond.notify_all()
+            self._cond.notify()
 
     def pause(self, seconds: float) -> None:
         """Hold every request of this process for ``seconds`` (after a 429)."""
