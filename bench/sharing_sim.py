@@ -28,11 +28,14 @@ WINDOW = 10.0
 TARGET = 0.90
 
 
-def run(clients: int, requests: int, concurrency: int, mode: str, seed: int) -> tuple[float, float]:
+def run(
+    clients: int, requests: int, concurrency: int, mode: str, seed: int, start_spread: float = 1.0
+) -> tuple[float, float]:
     """One run: the ceiling fraction and the share of 429s among the answers."""
     rng = random.Random(seed)
     sharing = [
-        Client(requests, concurrency, start=rng.uniform(0, 1), seed=seed * 100 + i) for i in range(clients)
+        Client(requests, concurrency, start=rng.uniform(0, start_spread), seed=seed * 100 + i)
+        for i in range(clients)
     ]
     account = simulate(sharing, TIMINGS[mode], budget=BUDGET, seed=seed)
     accepted = len(account.accepted)
@@ -46,14 +49,19 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=100, help="requests per process")
     parser.add_argument("--seeds", type=int, default=20)
     parser.add_argument("--concurrency", type=int, nargs="+", default=[100, 16])
+    parser.add_argument("--start-spread", type=float, default=1.0, help="processes start within this many s")
+    parser.add_argument("--modes", nargs="+", default=list(TIMINGS))
     args = parser.parse_args()
     shape = f"{args.clients} processes x {args.requests} requests, budget {BUDGET}/{WINDOW:g} s"
     print(f"{shape}, {args.seeds} seeds")
     print(f"{'conc':>4} {'mode':<12} {'min':>5} {'median':>6} {'>=0.90':>6} {'429 mean':>8} {'429 max':>7}")
     started = time.perf_counter()
     for concurrency in args.concurrency:
-        for mode in TIMINGS:
-            runs = [run(args.clients, args.requests, concurrency, mode, seed) for seed in range(args.seeds)]
+        for mode in args.modes:
+            runs = [
+                run(args.clients, args.requests, concurrency, mode, seed, args.start_spread)
+                for seed in range(args.seeds)
+            ]
             fractions = [fraction for fraction, _ in runs]
             refused = [share * 100 for _, share in runs]
             reached = sum(fraction >= TARGET for fraction in fractions)
