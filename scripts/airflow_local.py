@@ -9,6 +9,7 @@ in their own ``AIRFLOW_HOME`` and talks to the REST API. ``scripts/airflow-local
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import os
 import secrets
@@ -24,6 +25,7 @@ import urllib.request
 from collections.abc import Mapping
 from pathlib import Path
 from typing import IO, Any
+from urllib.parse import quote
 
 REPO = Path(__file__).resolve().parent.parent
 COMPONENTS = ("api-server", "scheduler", "dag-processor")
@@ -103,7 +105,11 @@ class LocalAirflow:
             log = (self.home / f"{component}.log").open("ab")
             self._logs.append(log)
             self._processes[component] = subprocess.Popen(
-                [airflow, component], env=self.env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+                [airflow, component],
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
             )
         self._wait(lambda: self._answers("/api/v2/monitor/health"), timeout, "the api-server to answer")
         return self
@@ -166,7 +172,7 @@ class LocalAirflow:
         state: dict[str, str] = {}
 
         def finished() -> bool:
-            state["run"] = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}")["state"]
+            state["run"] = self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}")["state"]
             return state["run"] in FINISHED
 
         self._wait(finished, timeout, f"run {run_id} of {dag_id} to finish")
@@ -178,10 +184,12 @@ class LocalAirflow:
         :param dag_id: the DAG.
         :param run_id: the run.
         """
-        answer = self.api("GET", f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances?limit=100")
+        answer = self.api("GET", f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances?limit=100")
         return list(answer["task_instances"])
 
-    def xcom(self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1) -> Any:
+    def xcom(
+        self, dag_id: str, run_id: str, task_id: str, key: str = "return_value", map_index: int = -1
+    ) -> Any:
         """One XCom value.
 
         :param dag_id: the DAG.
@@ -190,7 +198,7 @@ class LocalAirflow:
         :param key: the XCom key.
         :param map_index: the mapped instance, ``-1`` when not mapped.
         """
-        path = f"/dags/{dag_id}/dagRuns/{run_id}/taskInstances/{task_id}/xcomEntries/{key}"
+        path = f"/dags/{dag_id}/dagRuns/{quote(run_id, safe='')}/taskInstances/{task_id}/xcomEntries/{key}"
         return self.api("GET", f"{path}?map_index={map_index}&deserialize=true")["value"]
 
     # -- helpers ---------------------------------------------------------------------------------
@@ -222,20 +230,18 @@ def _stop_group(process: subprocess.Popen[bytes], grace: float = 15.0) -> None:
     """SIGTERM the process group this module started, then SIGKILL what is left after ``grace``."""
     if process.poll() is None:
         os.killpg(process.pid, signal.SIGTERM)
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             process.wait(grace)
-        except subprocess.TimeoutExpired:
-            pass
-    try:
+    with contextlib.suppress(ProcessLookupError):
         os.killpg(process.pid, signal.SIGKILL)  # task processes left in the group
-    except ProcessLookupError:
-        pass
     process.wait()
 
 
 def main(argv: list[str] | None = None) -> None:
     """Start a sandbox and a local Airflow running ``example_dags/`` against it; stop on Ctrl-C."""
-    parser = argparse.ArgumentParser(description="A local Airflow running the example DAGs against the sandbox.")
+    parser = argparse.ArgumentParser(
+        description="A local Airflow running the example DAGs against the sandbox."
+    )
     parser.add_argument("--port", type=int, default=8080, help="the Airflow UI / API port")
     parser.add_argument("--sandbox-port", type=int, default=8765)
     parser.add_argument("--rate", type=int, default=100, help="the sandbox's requests per 10 s")
@@ -244,12 +250,22 @@ def main(argv: list[str] | None = None) -> None:
     home = args.home or Path(tempfile.mkdtemp(prefix="hubtix-airflow-local-"))
     sandbox_url = f"http://127.0.0.1:{args.sandbox_port}"
     sandbox = subprocess.Popen(
-        [sys.executable, "-m", "airflow_provider_hubtix.sandbox", "--port", str(args.sandbox_port)]
-        + ["--rate", str(args.rate)],
+        [
+            sys.executable,
+            "-m",
+            "airflow_provider_hubtix.sandbox",
+            "--port",
+            str(args.sandbox_port),
+            "--rate",
+            str(args.rate),
+        ],
         start_new_session=True,
     )
     deployment = LocalAirflow(
-        home, REPO / "example_dags", args.port, {"AIRFLOW_CONN_HUBSPOT_DEFAULT": hubspot_connection(sandbox_url)}
+        home,
+        REPO / "example_dags",
+        args.port,
+        {"AIRFLOW_CONN_HUBSPOT_DEFAULT": hubspot_connection(sandbox_url)},
     )
     stop = _stop_on_signals()
     try:
