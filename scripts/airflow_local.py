@@ -88,7 +88,7 @@ class LocalAirflow:
             "AIRFLOW__API__HOST": "127.0.0.1",
             "AIRFLOW__API__BASE_URL": self.url,
             "AIRFLOW__API__WORKERS": "1",
-            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(16),  # shared by all components
+            "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_hex(32),  # shared by all components
             "AIRFLOW__DAG_PROCESSOR__REFRESH_INTERVAL": "5",
         }
 
