@@ -29,6 +29,7 @@ ROWS_PER_SHARD = 250
     start_date=pendulum.datetime(2026, 1, 1, tz="UTC"),
     catchup=False,
     max_active_tasks=SHARDS,
+    params={"rows_per_shard": ROWS_PER_SHARD},
     tags=["hubspot", "example"],
     doc_md=__doc__,
 )
@@ -36,7 +37,8 @@ def hubspot_tickets_backfill() -> None:
     """Write shards → create per shard (mapped) → summary."""
 
     @task
-    def write_shards(run_id: str | None = None) -> list[dict[str, str]]:
+    def write_shards(run_id: str | None = None, params: Any = None) -> list[dict[str, str]]:
+        rows = int(params["rows_per_shard"]) if params else ROWS_PER_SHARD
         safe_run = (run_id or "run").replace(":", "_").replace("+", "_")
         work = Path(tempfile.gettempdir()) / "hubtix-backfill" / safe_run
         shards = []
@@ -44,7 +46,7 @@ def hubspot_tickets_backfill() -> None:
             path = work / f"shard-{shard}.jsonl"
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("w", encoding="utf-8") as out:
-                for row in range(ROWS_PER_SHARD):
+                for row in range(rows):
                     ticket = {
                         "subject": f"Imported ticket {shard}-{row}",
                         "hs_pipeline_stage": "1",
