@@ -366,9 +366,8 @@ class BatchReadTicketsOperator(_TicketsBatchOperator):
             daily_budget=self.hook.daily_budget,
         )
         ids, ids_path = self.ids, self.ids_path
-        if _is_create_output(ids):
-            ids_path = ids["results_path"]
-            ids = None
+        if _is_create_output(ids):  # its results file; none at all when it created nothing
+            ids, ids_path = ([], None) if _created_nothing(ids) else (None, ids["results_path"])
         return self._run(context, job, self._located(ids, ids_path, "ids"))
 
     def get_openlineage_facets_on_complete(self, task_instance: Any) -> Any:
@@ -387,6 +386,11 @@ def _as_path(value: Any) -> Path | ObjectStoragePath:
     if "://" in text and not text.startswith("file://"):
         return ObjectStoragePath(text)
     return Path(text.removeprefix("file://"))
+
+
+def _created_nothing(output: Mapping[str, Any]) -> bool:
+    """Whether a write operator's ``return_value`` counts no result (its results file is empty)."""
+    return any(output.get(verb) == 0 for verb in ("created", "upserted"))
 
 
 def _is_create_output(ids: Any) -> bool:

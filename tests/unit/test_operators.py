@@ -354,3 +354,20 @@ def test_object_storage_paths(sandbox: HubSpotSandbox, tmp_path: Path) -> None:
     assert result["results_path"].endswith("out/results.jsonl")
     assert len((tmp_path / "out" / "results.jsonl").read_text().splitlines()) == 130
     assert ti.xcom["errors"].endswith("out/errors.jsonl")
+
+
+def test_a_read_chained_from_a_create_that_created_nothing_reads_nothing(
+    sandbox: HubSpotSandbox, tmp_path: Path
+) -> None:
+    created, _ = run(
+        BatchCreateTicketsOperator(
+            task_id="create",
+            inputs=[{"subject": "x", "hs_ticket_priority": "NOPE"}],
+            output_path=str(tmp_path / "c"),
+            fail_on_error=False,
+        )
+    )
+    assert created["created"] == 0 and (tmp_path / "c" / "results.jsonl").read_text() == ""
+    result, ti = run(BatchReadTicketsOperator(task_id="read", ids=created, output_path=str(tmp_path / "r")))
+    assert result["read"] == 0 and result["failed"] == 0
+    assert "batch_read" not in sandbox.stats().by_endpoint
