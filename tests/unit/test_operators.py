@@ -368,6 +368,6 @@ def test_a_read_chained_from_a_create_that_created_nothing_reads_nothing(
         )
     )
     assert created["created"] == 0 and (tmp_path / "c" / "results.jsonl").read_text() == ""
-    result, ti = run(BatchReadTicketsOperator(task_id="read", ids=created, output_path=str(tmp_path / "r")))
+    result, _ = run(BatchReadTicketsOperator(task_id="read", ids=created, output_path=str(tmp_path / "r")))
     assert result["read"] == 0 and result["failed"] == 0
     assert "batch_read" not in sandbox.stats().by_endpoint
