@@ -85,7 +85,7 @@ class Sent:
     sent: float
     answered: float = INF
     leaves: float = INF
-    adopted: bool = field(default=False, repr=False)
+    probe: bool = field(default=False, repr=False)
 
 
 class WindowModel:
@@ -132,6 +132,7 @@ class WindowModel:
         self.allowance_from = -INF
         self.next_probe = -INF
         self.round_trip = 0.0
+        self.missed_probes = 0
         self.rng = rng or random.Random()
 
     # -- what the model says ---------------------------------------------------------------------
@@ -164,7 +165,7 @@ class WindowModel:
             self.allowance -= 1
         elif reason == "probe":
             self.next_probe = now + self.settings.grace_seconds
-        sent = Sent(now, adopted=reason != "reuse")
+        sent = Sent(now, probe=reason == "probe")
         self.own.append(sent)
         return sent
 
@@ -193,6 +194,8 @@ class WindowModel:
         self.round_trip = elapsed if not self.round_trip else (self.round_trip * 4 + elapsed) / 5
         self.viewed = True  # without headers, the process is on its own budget
         sent.answered = now
+        if sent.probe:  # a look that found the account full: look less often until one finds room
+            self.missed_probes = 0 if counted else self.missed_probes + 1
         if counted:
             sent.leaves = min(sent.leaves, now + self.window)
         else:
@@ -334,7 +337,8 @@ class WindowModel:
         owner's grace has passed (everything this view saw has left a window from now)."""
         grace = self.settings.grace_seconds
         soonest = now if free > 0 else min([*self.others_left[:1], *self.others[:1], now + self.window])
-        self.next_probe = max(self.next_probe, soonest + grace * self.rng.uniform(1.0, 2.0))
+        backoff = min(grace * 2**self.missed_probes, self.window)
+        self.next_probe = max(self.next_probe, soonest + backoff * self.rng.uniform(1.0, 2.0))
 
     def _probe_due(self, now: float) -> bool:
         """Nothing of ours in flight to tell us more, and something may be free: look."""
