@@ -130,6 +130,8 @@ class WindowModel:
         self.allowance = 0
         self.allowance_until = -INF
         self.allowance_from = -INF
+        self.free_views: list[tuple[float, int]] = []
+        """Sharing: (when, how many free) of the views of the last grace period and the one before."""
         self.next_probe = -INF
         self.round_trip = 0.0
         self.missed_probes = 0
@@ -320,16 +322,29 @@ class WindowModel:
         )
         free = view.remaining - unseen - len(self.reusable) - settling
         self.last_free = free
+        lasting = self._free_throughout_grace(now, free)
         if not self.sharing(now) or answered.sent < self.allowance_from:
             return
         # Others that showed up within the last round trip are sending now: split with them.
         sending = bool(self.others) and self.others[-1] > now + self.window - 2 * self.round_trip
         share = self.settings.adopt_share / (2 if sending else 1)
-        self.allowance = self._round_by_chance(max(free, 0) * share)
+        self.allowance = self._round_by_chance(max(lasting, 0) * share)
         self.allowance_from = now
         self.allowance_until = now + max(self.round_trip, self.settings.recheck_seconds)
         if self.allowance < 1:
             self._schedule_probe(now, free)
+
+    def _free_throughout_grace(self, now: float, free: int) -> int:
+        """How many slots every view of the last grace period showed free. A slot that left the
+        window is its owner's to reuse for that long, and another client's burst may be on its way:
+        only slots free throughout are nobody's (none until the views span a grace period)."""
+        self.free_views.append((now, free))
+        since = now - self.settings.grace_seconds
+        older = [index for index, (at, _) in enumerate(self.free_views) if at <= since]
+        if not older:
+            return 0
+        del self.free_views[: older[-1]]
+        return min(seen for _, seen in self.free_views)
 
     def _schedule_probe(self, now: float, free: int) -> None:
         """Look again (one request) when a slot may be free for us: after a grace period when some
