@@ -27,8 +27,9 @@ from pathlib import Path
 from typing import Any
 
 from airflow_provider_hubtix import fastjson
+from airflow_provider_hubtix.accounting import NOT_ATTEMPTED
 from airflow_provider_hubtix.inputs import InvalidInputError
-from airflow_provider_hubtix.outputs import RESULTS_FILE, SENDING_FILE
+from airflow_provider_hubtix.outputs import ERRORS_FILE, RESULTS_FILE, SENDING_FILE
 
 CHECKPOINT_FILE = "checkpoint.json"
 
@@ -122,6 +123,7 @@ def load_resume_state(folder: Path, fingerprint: str) -> ResumeState:
             os.truncate(results, good_bytes)
     sending = folder / SENDING_FILE
     if sending.exists():
+        never_sent = _never_sent(folder / ERRORS_FILE)
         with sending.open(encoding="utf-8") as handle:
             for line in handle:
                 try:
@@ -129,10 +131,23 @@ def load_resume_state(folder: Path, fingerprint: str) -> ResumeState:
                 except (ValueError, KeyError, TypeError):
                     continue  # a torn line: that batch had not been sent yet
                 for index in batch:
-                    if index not in state.done:
+                    if index not in state.done and index not in never_sent:
                         state.maybe_sent.add(index)
     checkpoint.write_text(json.dumps({"inputs_fingerprint": fingerprint}), encoding="utf-8")
     return state
+
+
+def _never_sent(errors: Path) -> IndexSet:
+    """Inputs the earlier try recorded as never sent (``NOT_ATTEMPTED``: held back when the run
+    stopped, e.g. at the daily reserve), although their batch was listed as about to go."""
+    never = IndexSet()
+    if errors.exists():
+        with errors.open("rb") as handle:
+            for line in handle:
+                record = _parse(line) if NOT_ATTEMPTED.encode() in line else None
+                if record is not None and record.get("category") == NOT_ATTEMPTED:
+                    never.add(record["input_index"])
+    return never
 
 
 def _scan_results(path: Path, done: IndexSet) -> int:

@@ -48,6 +48,9 @@ def test_done_when_daily_limit_40_and_5000_inputs(monkeypatch: pytest.MonkeyPatc
         assert result["created"] == 5000 and result["failed"] == 0
         assert sandbox.ticket_count == 5000
         assert sandbox.stats().daily_used == 38 + 12
+        # The batches held back at the reserve were never sent: nothing is flagged as a possible duplicate.
+        results = [json.loads(line) for line in (output / "results.jsonl").read_text().splitlines()]
+        assert not [r["input_index"] for r in results if r.get("possible_duplicate")]
 
 
 def test_other_clients_use_of_the_account_counts(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
