@@ -347,11 +347,15 @@ class WindowModel:
         return min(seen for _, seen in self.free_views)
 
     def _schedule_probe(self, now: float, free: int) -> None:
-        """Look again (one request) when a slot may be free for us: after a grace period when some
-        are free but not ours to take; else once a request we know of has surely left and its
-        owner's grace has passed (everything this view saw has left a window from now)."""
+        """Look again (one request) when a slot may be free for us: a grace period from now when
+        some are free but not known to be nobody's yet; else once a request we know of has surely
+        left and its owner's grace has passed, later after each look that found the account full."""
         grace = self.settings.grace_seconds
-        soonest = now if free > 0 else min([*self.others_left[:1], *self.others[:1], now + self.window])
+        if free > 0:
+            self.missed_probes = 0
+            self.next_probe = now + grace * self.rng.uniform(1.0, 1.5)
+            return
+        soonest = min([*self.others_left[:1], *self.others[:1], now + self.window])
         backoff = min(grace * 2**self.missed_probes, self.window)
         self.next_probe = max(self.next_probe, soonest + backoff * self.rng.uniform(1.0, 2.0))
 
