@@ -19,11 +19,12 @@ from __future__ import annotations
 import itertools
 import json
 import logging
-import time
 import uuid
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
+
+import tenacity
 
 from airflow_provider_hubtix.accounting import (
     NOT_ATTEMPTED,
@@ -56,8 +57,8 @@ MAX_BATCH_SIZE = 100
 MAX_BATCH_SIZE_WITH_HISTORY = 50
 _MAX_RECONCILE_ROUNDS = 8
 """Create attempts per batch whose outcome stays unknown (each followed by a check of what exists)."""
-_RECONCILE_BACKOFF_SECONDS = (0.2, 5.0)
-"""First and longest pause before creating the rest again (doubling in between)."""
+_RECONCILE_BACKOFF = tenacity.wait_exponential(multiplier=0.2, max=5.0)
+"""The pause before creating the rest again after a lost answer: 0.2 s, doubling, at most 5 s."""
 _MAX_REPORTED_INPUT_ERRORS = 5
 _LOG = logging.getLogger(__name__)
 
@@ -203,6 +204,7 @@ class WriteJob:
     :param max_concurrency: requests in flight at most; ``None``: automatic (see :func:`auto_concurrency`).
     :param log: where progress goes.
     :param daily_budget: the client's daily budget, to say up front whether the run fits in it.
+    :param sleep: how to wait between create attempts (injectable for tests, as the transport's).
     """
 
     client: TicketsClient
@@ -211,6 +213,7 @@ class WriteJob:
     max_concurrency: int | None = None
     log: Logger = _LOG
     daily_budget: DailyBudget | None = None
+    sleep: Callable[[float], None] = tenacity.nap.sleep
     verb: ClassVar[str] = "written"
     """How progress names a result (``created``, ``upserted``)."""
 
@@ -336,42 +339,64 @@ class CreateJob(WriteJob):
         return check_create_input(raw, index, location, id_property=self.id_property)
 
     def process(self, batch: Sequence[WriteInput]) -> BatchOutcome:
-        """Send one batch and account for it; raises only when the run must stop."""
+        """Send one batch and account for it; raises only when the run must stop.
+
+        With ``id_property``, a create whose answer was lost (or rejected for what may be an
+        existing ticket) is followed by a read of what exists and a create of the rest: up to
+        :data:`_MAX_RECONCILE_ROUNDS` rounds, as one tenacity ``Retrying``.
+        """
         outcome = BatchOutcome()
         pending = list(batch)
+        rounds = tenacity.Retrying(
+            stop=tenacity.stop_after_attempt(_MAX_RECONCILE_ROUNDS),
+            wait=_reconcile_wait,
+            retry=tenacity.retry_if_exception_type(_CreateTheRest),
+            sleep=self.sleep,
+            reraise=True,
+        )
         try:
-            pending = self._skip_existing_in_flight(pending, outcome)
-            for attempt in range(_MAX_RECONCILE_ROUNDS):
-                if not pending:
-                    return outcome
-                try:
-                    response = self.client.batch_create(
-                        [item.payload for item in pending], resend_unknown=self.id_property is None
-                    )
-                except Exception as exc:
-                    pending = self._after_failed_create(pending, outcome, exc, attempt)
-                    continue
-                accounted = account_write(pending, response, self.id_property)
-                self._flag_resent(pending, response, accounted)
-                _merge(outcome, self._settle_errors(pending, accounted))
-                return outcome
+            pending[:] = self._skip_existing_in_flight(pending, outcome)
+            rounds(self._create, pending, outcome)
+        except _CreateTheRest:
+            message = (
+                f"HubSpot's answer was lost {_MAX_RECONCILE_ROUNDS} times for this batch and these "
+                "inputs were not found afterwards. Re-run the task to create them."
+            )
+            failed = account_failure(
+                pending, write_error, status=None, category="OUTCOME_UNKNOWN", message=message
+            )
+            _merge(outcome, failed)
         except Exception as exc:
             if getattr(exc, "stops_run", True):
                 raise
             _merge(outcome, account_failure(pending, write_error, **_failure_fields(exc)))
-            return outcome
-        _merge(
-            outcome,
-            account_failure(
-                pending,
-                write_error,
-                status=None,
-                category="OUTCOME_UNKNOWN",
-                message=f"HubSpot's answer was lost {_MAX_RECONCILE_ROUNDS} times for this batch and these "
-                "inputs were not found afterwards. Re-run the task to create them.",
-            ),
-        )
         return outcome
+
+    def _create(self, pending: list[WriteInput], outcome: BatchOutcome) -> None:
+        """One create round: create ``pending`` and account for the answer into ``outcome``.
+
+        :raises _CreateTheRest: after ``pending`` was narrowed (in place) to the inputs still to create.
+        """
+        if not pending:
+            return
+        try:
+            response = self.client.batch_create(
+                [item.payload for item in pending], resend_unknown=self.id_property is None
+            )
+        except Exception as exc:
+            answer_lost = self._answer_lost(exc)
+            pending[:] = self._after_failed_create(pending, outcome, exc, answer_lost)
+            if pending:
+                raise _CreateTheRest(pause=answer_lost) from None
+            return
+        accounted = account_write(pending, response, self.id_property)
+        self._flag_resent(pending, response, accounted)
+        _merge(outcome, self._settle_errors(pending, accounted))
+
+    def _answer_lost(self, exc: Exception) -> bool:
+        """Whether a duplicate-safe create failed with an unknown outcome that does not stop the run."""
+        unknown = getattr(exc, "outcome_unknown", False) and not getattr(exc, "stops_run", True)
+        return bool(self.id_property and unknown)
 
     def _flag_resent(
         self, pending: Sequence[WriteInput], response: BatchResponse, accounted: BatchOutcome
@@ -431,7 +456,7 @@ class CreateJob(WriteJob):
         return [item for item in batch if item.index not in self._maybe_sent or item.index in missing]
 
     def _after_failed_create(
-        self, pending: list[WriteInput], outcome: BatchOutcome, exc: Exception, attempt: int
+        self, pending: list[WriteInput], outcome: BatchOutcome, exc: Exception, answer_lost: bool
     ) -> list[WriteInput]:
         """With id_property, after a create raised: read which inputs exist and return the rest to create.
 
@@ -439,19 +464,11 @@ class CreateJob(WriteJob):
         a whole (400) for a reason that may be a duplicate unique value; then only if some input was
         found (else the 400 stands). Anything else is re-raised.
         """
-        if (
-            self.id_property
-            and getattr(exc, "outcome_unknown", False)
-            and not getattr(exc, "stops_run", True)
-        ):
+        if answer_lost:
             self.log.warning(
                 "Outcome of a batch of %d is unknown (%s); checking what exists.", len(pending), exc
             )
-            missing = self._keep_missing(pending, outcome)
-            if missing:
-                first, longest = _RECONCILE_BACKOFF_SECONDS
-                time.sleep(min(first * 2**attempt, longest))
-            return missing
+            return self._keep_missing(pending, outcome)
         if self.id_property and getattr(exc, "status", None) == 400:
             hubspot_message = str(getattr(exc, "hubspot_message", None) or exc)
             if may_mean_exists(hubspot_message, self.id_property):
@@ -616,6 +633,23 @@ def _answered(
             raise
         return account_failure(batch, error_record, **_failure_fields(exc))
     return account(response)
+
+
+class _CreateTheRest(Exception):
+    """Some inputs of a batch are still to create after a failed create round.
+
+    :param pause: back off before the next round (the answer was lost, HubSpot may be struggling);
+        ``False`` after a 400 on what turned out to be existing tickets: create the rest at once.
+    """
+
+    def __init__(self, *, pause: bool) -> None:
+        super().__init__("some inputs are still to create")
+        self.pause = pause
+
+
+def _reconcile_wait(retry_state: tenacity.RetryCallState) -> float:
+    exc = retry_state.outcome.exception() if retry_state.outcome else None
+    return float(_RECONCILE_BACKOFF(retry_state)) if getattr(exc, "pause", False) else 0.0
 
 
 def _identity(key: str) -> str:

@@ -67,8 +67,8 @@ class HubSpotTicketsHook(BaseHook):
     :param requests_per_10s: rate budget overriding the connection's.
     :param daily_reserve: requests of the account's daily limit to leave unused (an integer or
         ``"N%"`` of ``X-HubSpot-RateLimit-Daily``; ``0`` off), overriding the connection's.
-    :param max_connections: HTTP connections kept open; at least the caller's concurrency
-        (``None``: enough for automatic concurrency).
+    :param max_concurrency: requests in flight at most, the HTTP connections kept open (``None``:
+        enough for automatic concurrency).
     :param retry_policy: how to retry transient failures (see the transport's table).
     :param rate_limiter: share one limiter between hooks; default: one per hook.
 
@@ -85,7 +85,7 @@ class HubSpotTicketsHook(BaseHook):
         hubspot_conn_id: str = default_conn_name,
         *,
         requests_per_10s: int | None = None,
-        max_connections: int | None = None,
+        max_concurrency: int | None = None,
         retry_policy: RetryPolicy | None = None,
         rate_limiter: RateLimiter | None = None,
         daily_reserve: int | str | None = None,
@@ -96,7 +96,7 @@ class HubSpotTicketsHook(BaseHook):
         self.daily_reserve = (
             None if daily_reserve is None else _daily_reserve(daily_reserve, "HubSpotTicketsHook:")
         )
-        self.max_connections = max_connections or AUTO_MAX_CONCURRENCY
+        self.max_concurrency = max_concurrency or AUTO_MAX_CONCURRENCY
         self.retry_policy = retry_policy or RetryPolicy()
         self._rate_limiter = rate_limiter
 
@@ -162,7 +162,7 @@ class HubSpotTicketsHook(BaseHook):
             settings.access_token,
             conn_id=self.hubspot_conn_id,
             timeout=settings.timeout,
-            pool_size=self.max_connections,
+            max_concurrency=self.max_concurrency,
             retry_policy=self.retry_policy,
             rate_limiter=limiter,
             daily_budget=self.daily_budget,

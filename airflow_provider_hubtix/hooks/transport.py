@@ -33,7 +33,6 @@ re-sending, so the caller can check what exists first.
 from __future__ import annotations
 
 import logging
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import cached_property
@@ -43,6 +42,9 @@ import requests
 import requests.auth
 import tenacity
 from requests.adapters import HTTPAdapter
+from tenacity.retry import RetryBaseT
+from tenacity.stop import StopBaseT
+from tenacity.wait import WaitBaseT
 from urllib3.exceptions import NewConnectionError
 
 from airflow_provider_hubtix import fastjson
@@ -73,18 +75,71 @@ _MAX_MESSAGE_CHARS = 500
 
 @dataclass(frozen=True)
 class RetryPolicy:
-    """How long and how often to retry transient failures.
+    """How long and how often to retry transient failures: the pieces of one tenacity ``Retrying``.
+
+    The defaults stop after ``max_attempts`` sends or ``max_elapsed_seconds``, wait as HubSpot asks
+    (:class:`wait_retry_after` over an exponential backoff with jitter) and retry the failures the
+    table above marks as retried. Like ``HttpHook``'s ``retry_args``, any of tenacity's ``stop``,
+    ``wait`` and ``retry`` strategies given here replaces the default one.
 
     :param max_attempts: sends per call at most (the first one included).
     :param max_elapsed_seconds: stop retrying once this much time has passed since the first send.
     :param backoff_initial: first backoff in seconds (then doubled, with jitter).
     :param backoff_max: longest single backoff in seconds.
+    :param stop: a tenacity stop strategy replacing the two limits above.
+    :param wait: a tenacity wait strategy replacing :class:`wait_retry_after` and the backoff.
+    :param retry: a tenacity retry strategy replacing the choice of what is retried.
     """
 
     max_attempts: int = 8
     max_elapsed_seconds: float = 300.0
     backoff_initial: float = 1.0
     backoff_max: float = 30.0
+    stop: StopBaseT | None = None
+    wait: WaitBaseT | None = None
+    retry: RetryBaseT | None = None
+
+    def retrying(
+        self,
+        *,
+        sleep: Callable[[float], None] = tenacity.nap.sleep,
+        before_sleep: Callable[[tenacity.RetryCallState], None] | None = None,
+    ) -> tenacity.Retrying:
+        """The tenacity ``Retrying`` this policy describes.
+
+        :param sleep: how to wait between attempts (injectable for tests).
+        :param before_sleep: called before each wait (to log the retry).
+        """
+        stop = tenacity.stop_after_attempt(self.max_attempts) | tenacity.stop_after_delay(
+            self.max_elapsed_seconds
+        )
+        backoff = tenacity.wait_exponential_jitter(initial=self.backoff_initial, max=self.backoff_max)
+        return tenacity.Retrying(
+            stop=self.stop or stop,
+            wait=self.wait or wait_retry_after(backoff),
+            retry=self.retry or tenacity.retry_if_exception(is_retryable),
+            sleep=sleep,
+            before_sleep=before_sleep,
+            reraise=True,
+        )
+
+
+class wait_retry_after(tenacity.wait.wait_base):  # spelt like tenacity's own strategies
+    """Wait as HubSpot asks: after a 429, exactly until its rolling window frees (``retry_after``);
+    after any other failure, ``backoff``, but never less than a ``Retry-After`` HubSpot sent.
+
+    :param backoff: the wait for failures that are not rate limits.
+    """
+
+    def __init__(self, backoff: tenacity.wait.wait_base) -> None:
+        self.backoff = backoff
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> float:
+        exc = retry_state.outcome.exception() if retry_state.outcome else None
+        retry_after = getattr(exc, "retry_after", None)
+        if isinstance(exc, HubSpotRateLimitError) and retry_after is not None:
+            return float(retry_after)
+        return max(float(self.backoff(retry_state)), float(retry_after or 0.0))
 
 
 @dataclass
@@ -120,7 +175,7 @@ class HubSpotTransport:
     :param access_token: the bearer token (may be empty when OAuth refresh credentials are given).
     :param conn_id: the Airflow connection id, named in error messages.
     :param timeout: seconds to wait for one answer.
-    :param pool_size: HTTP connections kept open (at least the number of concurrent callers).
+    :param max_concurrency: requests in flight at most: the HTTP connections kept open.
     :param retry_policy: see :class:`RetryPolicy`.
     :param rate_limiter: shared by every request of this transport.
     :param daily_budget: keeps the account's daily reserve; default: ``"5%"`` of its daily limit.
@@ -137,7 +192,7 @@ class HubSpotTransport:
         *,
         conn_id: str = "hubspot_default",
         timeout: float = DEFAULT_TIMEOUT_SECONDS,
-        pool_size: int = 16,
+        max_concurrency: int = 16,
         retry_policy: RetryPolicy | None = None,
         rate_limiter: RateLimiter | None = None,
         daily_budget: DailyBudget | None = None,
@@ -152,9 +207,9 @@ class HubSpotTransport:
         self.rate_limiter = rate_limiter or RateLimiter()
         self.daily_budget = daily_budget or DailyBudget()
         self._token = access_token
-        self._sleep = sleep or _sleep
+        self._sleep = sleep or tenacity.nap.sleep
         self.session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(pool_size, 1), max_retries=0)
+        adapter = HTTPAdapter(pool_connections=1, pool_maxsize=max(max_concurrency, 1), max_retries=0)
         self.session.mount("http://", adapter)
         self.session.mount("https://", adapter)
         self.session.headers.update({"Accept": "application/json", "User-Agent": "airflow-provider-hubtix"})
@@ -193,16 +248,7 @@ class HubSpotTransport:
             outcome (``False`` raises :class:`HubSpotOutcomeUnknownError` instead).
         """
         call = _Call(method, path, body, params, idempotent, resend_unknown)
-        policy = self.retry_policy
-        retrying = tenacity.Retrying(
-            stop=tenacity.stop_after_attempt(policy.max_attempts)
-            | tenacity.stop_after_delay(policy.max_elapsed_seconds),
-            wait=self._wait,
-            retry=tenacity.retry_if_exception(_is_retryable),
-            sleep=self._sleep,
-            before_sleep=self._log_retry,
-            reraise=True,
-        )
+        retrying = self.retry_policy.retrying(sleep=self._sleep, before_sleep=self._log_retry)
         response = retrying(self._send_once, call)
         return TransportResult(response, call.attempts, call.outcome_uncertain)
 
@@ -228,7 +274,10 @@ class HubSpotTransport:
                 self._oauth.rejected(token)
                 refreshed = True
                 continue
-            raise self._classify_response(response, call)
+            error = self._classify_response(response, call)
+            if isinstance(error, HubSpotRateLimitError) and error.retry_after is not None:
+                self.rate_limiter.pause(error.retry_after)  # every thread waits for the window
+            raise error
 
     def _admit_daily(self, call: _Call) -> int:
         """Wait until the daily budget lets one more request go; stop the run at the reserve."""
@@ -281,82 +330,100 @@ class HubSpotTransport:
         )
 
     def _classify_response(self, response: requests.Response, call: _Call) -> HubSpotError:
-        status = response.status_code
+        """The exception for a non-2xx answer (see the module's table); nothing is paused or sent."""
         body = response_json(response)
         hubspot_message = self._redact(str(body.get("message") or response.reason or ""))
-        hubspot_message = hubspot_message[:_MAX_MESSAGE_CHARS]
-        fields: dict[str, Any] = {
-            "status": status,
-            "category": body.get("category"),
-            "correlation_id": body.get("correlationId"),
-            "hubspot_message": hubspot_message,
-            "context": body.get("context") if isinstance(body.get("context"), dict) else None,
-        }
-        where = f"{call.method} {call.path}"
-        suffix = f" (correlationId {fields['correlation_id']})" if fields["correlation_id"] else ""
+        answer = _Answer(
+            response,
+            body,
+            where=f"{call.method} {call.path}",
+            fields={
+                "status": response.status_code,
+                "category": body.get("category"),
+                "correlation_id": body.get("correlationId"),
+                "hubspot_message": hubspot_message[:_MAX_MESSAGE_CHARS],
+                "context": body.get("context") if isinstance(body.get("context"), dict) else None,
+            },
+        )
+        status = response.status_code
         if status == 429:
-            policy = str(body.get("policyName") or "")
-            fields["category"] = fields["category"] or body.get("errorType") or "RATE_LIMIT"
-            if policy.upper() == "DAILY":
-                daily = response.headers.get("X-HubSpot-RateLimit-Daily", "?")
-                return HubSpotDailyLimitError(
-                    f"HubSpot's daily request limit for this account is used up ({daily} requests per "
-                    f"day, policy DAILY){suffix}. It resets at midnight in the account's time zone; "
-                    "retrying before then is pointless. Re-run the task after the reset, or raise the "
-                    "account's limit (API limit increase add-on).",
-                    **fields,
-                )
-            wait = _retry_after(response) or self.rate_limiter.seconds_until_free()
-            self.rate_limiter.pause(wait)
-            return HubSpotRateLimitError(
-                f"HubSpot's rate limit was hit on {where} (429, policy {policy or 'unknown'}){suffix}; "
-                f"waiting {wait:.1f} s for the window. If this persists, lower requests_per_10s or the "
-                "number of tasks sharing this HubSpot account.",
-                retry_after=wait,
-                **fields,
+            return self._rate_limit_error(answer)
+        if status in (401, 403, 404):
+            return self._setup_error(answer)
+        if status == 400:
+            return HubSpotValidationError(
+                f"HubSpot rejected {answer.where} as a whole (400 {answer.category or 'VALIDATION_ERROR'})"
+                f"{answer.suffix}: {answer.message} Nothing in this request was written.",
+                **answer.fields,
             )
+        if status == 423 or status >= 500:
+            return self._server_error(answer, call)
+        return HubSpotError(
+            f"HubSpot answered {status} to {answer.where}{answer.suffix}: {answer.message}", **answer.fields
+        )
+
+    def _rate_limit_error(self, answer: _Answer) -> HubSpotRateLimitError:
+        """429: the daily limit (stops the run) or the rolling window (waits until it frees)."""
+        policy = str(answer.body.get("policyName") or "")
+        answer.fields["category"] = answer.category or answer.body.get("errorType") or "RATE_LIMIT"
+        if policy.upper() == "DAILY":
+            daily = answer.response.headers.get("X-HubSpot-RateLimit-Daily", "?")
+            return HubSpotDailyLimitError(
+                f"HubSpot's daily request limit for this account is used up ({daily} requests per "
+                f"day, policy DAILY){answer.suffix}. It resets at midnight in the account's time zone; "
+                "retrying before then is pointless. Re-run the task after the reset, or raise the "
+                "account's limit (API limit increase add-on).",
+                **answer.fields,
+            )
+        wait = _retry_after(answer.response) or self.rate_limiter.seconds_until_free()
+        return HubSpotRateLimitError(
+            f"HubSpot's rate limit was hit on {answer.where} (429, policy {policy or 'unknown'})"
+            f"{answer.suffix}; waiting {wait:.1f} s for the window. If this persists, lower "
+            "requests_per_10s or the number of tasks sharing this HubSpot account.",
+            retry_after=wait,
+            **answer.fields,
+        )
+
+    def _setup_error(self, answer: _Answer) -> HubSpotError:
+        """401, 403, 404: the token, its scopes or the base URL are wrong (every request would fail)."""
+        status, category = answer.fields["status"], answer.category
         if status == 401:
             return HubSpotAuthError(
                 f"HubSpot rejected the access token of connection {self.conn_id!r} (401 "
-                f"{fields['category'] or 'INVALID_AUTHENTICATION'}){suffix}: {hubspot_message} "
+                f"{category or 'INVALID_AUTHENTICATION'}){answer.suffix}: {answer.message} "
                 "Put a valid private-app token, service key or OAuth access token in the connection's "
                 "'Access token' (password) field, or add client_id, client_secret and refresh_token to "
                 "its extra so expired OAuth tokens are refreshed.",
-                **fields,
+                **answer.fields,
             )
         if status == 403:
-            scopes = _required_scopes(body)
+            scopes = _required_scopes(answer.body)
             named = ", ".join(scopes) if scopes else "not named by HubSpot"
             return HubSpotMissingScopesError(
                 f"The HubSpot app behind connection {self.conn_id!r} lacks required scopes ({named}) "
-                f"for {where} (403 {fields['category'] or 'MISSING_SCOPES'}){suffix}. Grant them to the "
-                "app (batch create and read of tickets need 'tickets'), then use the new token.",
+                f"for {answer.where} (403 {category or 'MISSING_SCOPES'}){answer.suffix}. Grant them to "
+                "the app (batch create and read of tickets need 'tickets'), then use the new token.",
                 scopes=scopes,
-                **fields,
+                **answer.fields,
             )
-        if status == 404:
-            return HubSpotNotFoundError(
-                f"HubSpot answered 404 for {where} at {self.base_url}{suffix}: {hubspot_message} "
-                "Check the connection's host (base URL) and extra api_version ('v3' or '2026-03').",
-                **fields,
-            )
-        if status == 400:
-            return HubSpotValidationError(
-                f"HubSpot rejected {where} as a whole (400 {fields['category'] or 'VALIDATION_ERROR'})"
-                f"{suffix}: {hubspot_message} Nothing in this request was written.",
-                **fields,
-            )
-        if status == 423 or status >= 500:
-            unknown = status != 423 and not call.idempotent
-            error = HubSpotServerError(
-                f"HubSpot answered {status} to {where}{suffix}: {hubspot_message or 'server error'}."
-                + (" The request may have been processed." if unknown else ""),
-                outcome_unknown=unknown,
-                retry_after=_retry_after(response) or (2.0 if status == 423 else None),
-                **fields,
-            )
-            return self._maybe_unknown(error, call)
-        return HubSpotError(f"HubSpot answered {status} to {where}{suffix}: {hubspot_message}", **fields)
+        return HubSpotNotFoundError(
+            f"HubSpot answered 404 for {answer.where} at {self.base_url}{answer.suffix}: {answer.message} "
+            "Check the connection's host (base URL) and extra api_version ('v3' or '2026-03').",
+            **answer.fields,
+        )
+
+    def _server_error(self, answer: _Answer, call: _Call) -> HubSpotError:
+        """423 or 5xx: transient; a create's outcome is unknown unless the answer was 423 (locked)."""
+        status = answer.fields["status"]
+        unknown = status != 423 and not call.idempotent
+        error = HubSpotServerError(
+            f"HubSpot answered {status} to {answer.where}{answer.suffix}: {answer.message or 'server error'}."
+            + (" The request may have been processed." if unknown else ""),
+            outcome_unknown=unknown,
+            retry_after=_retry_after(answer.response) or (2.0 if status == 423 else None),
+            **answer.fields,
+        )
+        return self._maybe_unknown(error, call)
 
     def _maybe_unknown(self, error: HubSpotRetryableError, call: _Call) -> HubSpotError:
         if not error.outcome_unknown:
@@ -379,15 +446,6 @@ class HubSpotTransport:
         text = text.replace(self._token, "***") if self._token else text
         return text if self._oauth is None else self._oauth.redact(text)
 
-    def _wait(self, retry_state: tenacity.RetryCallState) -> float:
-        exc = retry_state.outcome.exception() if retry_state.outcome else None
-        retry_after = getattr(exc, "retry_after", None)
-        if isinstance(retry_after, int | float) and not isinstance(exc, HubSpotServerError):
-            return float(retry_after)
-        policy = self.retry_policy
-        backoff = tenacity.wait_exponential_jitter(initial=policy.backoff_initial, max=policy.backoff_max)
-        return max(float(backoff(retry_state)), float(retry_after or 0.0))
-
     def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
@@ -398,6 +456,29 @@ class HubSpotTransport:
             wait,
             exc,
         )
+
+
+@dataclass
+class _Answer:
+    """A non-2xx answer as the error messages quote it."""
+
+    response: requests.Response
+    body: Mapping[str, Any]
+    where: str
+    fields: dict[str, Any]
+
+    @property
+    def category(self) -> Any:
+        return self.fields["category"]
+
+    @property
+    def message(self) -> str:
+        return str(self.fields["hubspot_message"])
+
+    @property
+    def suffix(self) -> str:
+        correlation_id = self.fields["correlation_id"]
+        return f" (correlationId {correlation_id})" if correlation_id else ""
 
 
 class _Bearer(requests.auth.AuthBase):
@@ -412,11 +493,11 @@ class _Bearer(requests.auth.AuthBase):
         return request
 
 
-def _sleep(seconds: float) -> None:
-    time.sleep(seconds)
+def is_retryable(exc: BaseException) -> bool:
+    """Whether the default policy retries ``exc``: transient failures and the rolling rate limit.
 
-
-def _is_retryable(exc: BaseException) -> bool:
+    :param exc: what the send raised.
+    """
     if isinstance(exc, HubSpotDailyLimitError):
         return False
     return isinstance(exc, HubSpotRetryableError | HubSpotRateLimitError)

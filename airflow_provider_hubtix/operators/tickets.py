@@ -91,7 +91,7 @@ class _TicketsBatchOperator(BaseOperator):
         return HubSpotTicketsHook(
             self.hubspot_conn_id,
             requests_per_10s=self.requests_per_10s,
-            max_connections=self.max_concurrency,
+            max_concurrency=self.max_concurrency,
             daily_reserve=self.daily_reserve,
         )
 

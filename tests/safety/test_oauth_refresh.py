@@ -33,7 +33,7 @@ def test_sixteen_threads_with_an_expired_token_share_one_refresh(monkeypatch: py
     threads = 16
     with HubSpotSandbox(latency_ms=200, oauth_versions=("2026-03",), seed=2) as sandbox:
         connect(monkeypatch, sandbox, "sandbox-token")
-        hook = HubSpotTicketsHook(max_connections=threads, retry_policy=QUICK_RETRIES)
+        hook = HubSpotTicketsHook(max_concurrency=threads, retry_policy=QUICK_RETRIES)
         sandbox.expire_access_tokens()
         start = threading.Barrier(threads)
         failures: list[BaseException] = []

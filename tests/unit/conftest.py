@@ -30,5 +30,5 @@ def connection(monkeypatch: pytest.MonkeyPatch) -> None:
 def sleeps(monkeypatch: pytest.MonkeyPatch) -> Iterator[list[float]]:
     """Record the transport's retry waits instead of sleeping."""
     waits: list[float] = []
-    monkeypatch.setattr("airflow_provider_hubtix.hooks.transport.time.sleep", waits.append)
+    monkeypatch.setattr("time.sleep", waits.append)
     yield waits

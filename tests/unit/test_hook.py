@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 import requests
 import requests_mock as rm
+import tenacity
 
 from airflow_provider_hubtix.exceptions import (
     HubSpotAuthError,
@@ -19,11 +20,12 @@ from airflow_provider_hubtix.exceptions import (
     HubSpotMissingScopesError,
     HubSpotNotFoundError,
     HubSpotOutcomeUnknownError,
+    HubSpotRateLimitError,
     HubSpotServerError,
     HubSpotValidationError,
 )
 from airflow_provider_hubtix.hooks.tickets import HubSpotTicketsHook
-from airflow_provider_hubtix.hooks.transport import RetryPolicy
+from airflow_provider_hubtix.hooks.transport import RetryPolicy, wait_retry_after
 from tests.unit.conftest import BASE, CREATE_URL, READ_URL, TOKEN, set_connection
 
 CREATED = {"status": "COMPLETE", "results": [{"id": "1", "properties": {"subject": "a"}}]}
@@ -405,6 +407,36 @@ def test_attempts_are_bounded(connection: None, requests_mock: rm.Mocker, sleeps
     with pytest.raises(HubSpotServerError, match="503"):
         make_hook(retry_policy=RetryPolicy(max_attempts=3)).batch_read(["1"])
     assert requests_mock.call_count == 3
+
+
+def test_retry_policy_takes_tenacity_pieces(
+    connection: None, requests_mock: rm.Mocker, sleeps: list[float]
+) -> None:
+    """As HttpHook's retry_args: the caller's stop, wait and retry strategies replace the defaults."""
+    requests_mock.post(READ_URL, status_code=503, json={"message": "down"})
+    policy = RetryPolicy(stop=tenacity.stop_after_attempt(2), wait=tenacity.wait_fixed(0.5))
+    with pytest.raises(HubSpotServerError, match="503"):
+        make_hook(retry_policy=policy).batch_read(["1"])
+    assert requests_mock.call_count == 2
+    assert sleeps == [0.5]
+    never = RetryPolicy(retry=tenacity.retry_never)
+    with pytest.raises(HubSpotServerError, match="503"):
+        make_hook(retry_policy=never).batch_read(["1"])
+    assert requests_mock.call_count == 3
+
+
+def test_wait_retry_after_waits_for_the_window_after_a_429_and_backs_off_otherwise() -> None:
+    wait = wait_retry_after(tenacity.wait_fixed(3.0))
+
+    def after(exc: BaseException) -> float:
+        state = tenacity.RetryCallState(tenacity.Retrying(), fn=None, args=(), kwargs={})
+        state.set_exception((type(exc), exc, None))
+        return wait(state)
+
+    assert after(HubSpotRateLimitError("429", retry_after=1.5)) == 1.5
+    assert after(HubSpotServerError("503", retry_after=1.5)) == 3.0
+    assert after(HubSpotServerError("503", retry_after=7.0)) == 7.0
+    assert after(HubSpotServerError("503")) == 3.0
 
 
 @pytest.mark.parametrize(

@@ -194,6 +194,39 @@ def test_unknown_outcome_with_id_property_checks_before_creating_the_rest() -> N
     assert {r["new"] for r in sink.results} == {False}
 
 
+class LosingHubSpot(FakeHubSpot):
+    """Loses the answer of the first ``losses`` creates before anything was stored."""
+
+    def __init__(self, losses: int) -> None:
+        super().__init__(unique_property="external_id")
+        self.losses = losses
+
+    def batch_create(self, inputs: Any, *, resend_unknown: bool = True) -> Any:
+        if self.losses:
+            self.losses -= 1
+            self.create_calls += 1
+            raise FakeFailure("answer lost", outcome_unknown=True)
+        return super().batch_create(inputs, resend_unknown=resend_unknown)
+
+
+def test_lost_answers_back_off_through_the_injected_sleep_then_create_the_rest() -> None:
+    client, waits = LosingHubSpot(losses=3), []
+    sink = run_create(client, [ticket(i) for i in range(5)], id_property="external_id", sleep=waits.append)
+    assert waits == [0.2, 0.4, 0.8]
+    assert client.create_calls == 4 and client.read_calls == 3
+    assert indexes(sink) == list(range(5)) and not sink.errors
+    assert {r["new"] for r in sink.results} == {True}
+
+
+def test_answers_lost_every_round_end_in_outcome_unknown_errors() -> None:
+    client, waits = LosingHubSpot(losses=100), []
+    sink = run_create(client, [ticket(i) for i in range(5)], id_property="external_id", sleep=waits.append)
+    assert waits == [0.2, 0.4, 0.8, 1.6, 3.2, 5.0, 5.0]  # between the 8 rounds, at most 5 s
+    assert client.create_calls == 8 and not sink.results and not client.tickets
+    assert sorted(e["input_index"] for e in sink.errors) == list(range(5))
+    assert {e["category"] for e in sink.errors} == {"OUTCOME_UNKNOWN"}
+
+
 STYLES = ["hubspot", "conflict", "opaque"]
 
 
