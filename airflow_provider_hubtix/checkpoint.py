@@ -28,7 +28,7 @@ from typing import Any
 
 from airflow_provider_hubtix import fastjson
 from airflow_provider_hubtix.accounting import NOT_ATTEMPTED
-from airflow_provider_hubtix.inputs import InvalidInputError
+from airflow_provider_hubtix.errors import InvalidInputError
 from airflow_provider_hubtix.outputs import ERRORS_FILE, RESULTS_FILE, SENDING_FILE
 
 CHECKPOINT_FILE = "checkpoint.json"

@@ -13,9 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_hubtix.inputs import InvalidInputError
+from airflow_provider_hubtix.errors import InvalidInputError
+from airflow_provider_hubtix.limits import MAX_VALUE_CHARS
 
-MAX_VALUE_CHARS = 65_536
 _SHAPE_KEYS = frozenset({"properties", "associations", "objectWriteTraceId"})
 
 

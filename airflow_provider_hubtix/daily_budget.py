@@ -29,6 +29,7 @@ from decimal import Decimal, InvalidOperation
 from fractions import Fraction
 from typing import Any
 
+from airflow_provider_hubtix.errors import InvalidInputError
 from airflow_provider_hubtix.progress import Logger
 
 DEFAULT_DAILY_RESERVE = "5%"
@@ -63,21 +64,23 @@ class DailyReserve:
         """Read an integer or an ``"N%"`` string.
 
         :param value: what the user gave.
-        :raises ValueError: naming the value, when it is negative, not a number, or a percentage
+        :raises InvalidInputError: naming the value, when it is negative, not a number, or a percentage
             outside 0-100 %.
         """
         if isinstance(value, bool) or not isinstance(value, int | str):
-            raise ValueError(f"daily_reserve={value!r} is not a number; {_HOW_TO_WRITE}")
+            raise InvalidInputError(f"daily_reserve={value!r} is not a number; {_HOW_TO_WRITE}")
         if isinstance(value, str) and value.strip().endswith("%"):
             percent = _number(value, value.strip()[:-1])
             if not 0 <= percent <= 100:
-                raise ValueError(f"daily_reserve={value!r} is outside 0% to 100%; {_HOW_TO_WRITE}")
+                raise InvalidInputError(f"daily_reserve={value!r} is outside 0% to 100%; {_HOW_TO_WRITE}")
             return cls(value, share=Fraction(percent) / 100)
         number = _number(value, str(value))
         if number.denominator != 1:
-            raise ValueError(f"daily_reserve={value!r} is not a whole number of requests; {_HOW_TO_WRITE}")
+            raise InvalidInputError(
+                f"daily_reserve={value!r} is not a whole number of requests; {_HOW_TO_WRITE}"
+            )
         if number < 0:
-            raise ValueError(f"daily_reserve={value!r} is negative; {_HOW_TO_WRITE}")
+            raise InvalidInputError(f"daily_reserve={value!r} is negative; {_HOW_TO_WRITE}")
         return cls(value, count=int(number))
 
     @property
@@ -285,9 +288,9 @@ def _number(value: Any, text: str) -> Fraction:
     try:
         number = Decimal(text.strip())
     except InvalidOperation:
-        raise ValueError(f"daily_reserve={value!r} is not a number; {_HOW_TO_WRITE}") from None
+        raise InvalidInputError(f"daily_reserve={value!r} is not a number; {_HOW_TO_WRITE}") from None
     if not number.is_finite():
-        raise ValueError(f"daily_reserve={value!r} is not a number; {_HOW_TO_WRITE}")
+        raise InvalidInputError(f"daily_reserve={value!r} is not a number; {_HOW_TO_WRITE}")
     return Fraction(number)
 
 

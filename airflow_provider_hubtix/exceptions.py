@@ -1,7 +1,10 @@
 """The error model: what can go wrong talking to HubSpot, as exceptions a DAG author can catch.
 
-Every class subclasses :class:`~airflow.exceptions.AirflowException` and carries HubSpot's
+Every class subclasses :class:`HubSpotError`, an :class:`~airflow.exceptions.AirflowException` (and
+the core's Airflow-free :class:`~airflow_provider_hubtix.errors.HubtixError`), and carries HubSpot's
 ``status``, ``category``, ``correlation_id`` and message. None of them ever contains the token.
+Invalid input is :class:`HubSpotInputError`, which also fails the task without Airflow retries;
+:func:`input_errors` is the one place where the core's ``InvalidInputError`` becomes it.
 
 Three attributes tell the batch engine what to do with a failure without it importing Airflow:
 
@@ -14,14 +17,35 @@ Three attributes tell the batch engine what to do with a failure without it impo
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from typing import Any
 
 from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
 
+from airflow_provider_hubtix.errors import HubtixError, InvalidInputError
 
-class HubSpotError(AirflowException):
-    """A request to HubSpot failed.
+__all__ = [
+    "HubSpotAuthError",
+    "HubSpotConnectionError",
+    "HubSpotDailyLimitError",
+    "HubSpotDailyReserveError",
+    "HubSpotError",
+    "HubSpotInputError",
+    "HubSpotMissingScopesError",
+    "HubSpotNotFoundError",
+    "HubSpotOutcomeUnknownError",
+    "HubSpotRateLimitError",
+    "HubSpotRecordsFailedError",
+    "HubSpotRetryableError",
+    "HubSpotServerError",
+    "HubSpotValidationError",
+    "input_errors",
+]
+
+
+class HubSpotError(HubtixError, AirflowException):
+    """Root of the provider's errors: a request to HubSpot failed, or what it was asked was wrong.
 
     :param message: the full sentence shown to the user.
     :param status: the HTTP status, when HubSpot answered.
@@ -151,13 +175,46 @@ class HubSpotOutcomeUnknownError(HubSpotError):
     default_category = "OUTCOME_UNKNOWN"
 
 
-class HubSpotInputError(AirflowFailException):
-    """The operator's input is invalid; nothing about it was sent. Retrying the task cannot help."""
+class HubSpotInputError(HubSpotError, AirflowFailException):
+    """The input (operator argument, connection or hook call) is invalid; nothing about it was sent.
+
+    Retrying the task cannot help, so it fails without Airflow retries and stops a run.
+    """
+
+    stops_run = True
+    default_category = "INVALID_INPUT"
 
 
-class HubSpotRecordsFailedError(AirflowFailException):
+class HubSpotRecordsFailedError(HubSpotError, AirflowFailException):
     """Some inputs ended in errors (``fail_on_error=True``); every output was written first.
 
     It fails the task without Airflow retries: re-sending the same inputs gets the same answer, and
     without ``id_property`` a retry would create the successful ones again.
     """
+
+    default_category = "RECORDS_FAILED"
+
+
+def as_input_error(exc: BaseException, where: str) -> BaseException:
+    """``exc`` as the Airflow-facing error: an :class:`InvalidInputError` becomes a
+    :class:`HubSpotInputError` whose message starts with ``where``; anything else is returned as is.
+
+    :param exc: what was raised.
+    :param where: who was given the input (``"Task 'create':"``, ``"HubSpotTicketsHook:"``).
+    """
+    if isinstance(exc, InvalidInputError):
+        return HubSpotInputError(f"{where} {exc}")
+    return exc
+
+
+@contextmanager
+def input_errors(where: str) -> Iterator[None]:
+    """Raise an :class:`InvalidInputError` from the block as :class:`HubSpotInputError` (see
+    :func:`as_input_error`).
+
+    :param where: who was given the input, starting the message.
+    """
+    try:
+        yield
+    except InvalidInputError as exc:
+        raise as_input_error(exc, where) from None

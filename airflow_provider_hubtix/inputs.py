@@ -16,6 +16,7 @@ from contextlib import AbstractContextManager
 from typing import IO, Any
 
 from airflow_provider_hubtix import fastjson
+from airflow_provider_hubtix.errors import InvalidInputError
 
 OpenBinary = Callable[[], AbstractContextManager[IO[bytes]]]
 """Opens the file for reading bytes (a context manager)."""
@@ -27,10 +28,6 @@ SUPPORTED_SUFFIXES = JSON_SUFFIXES + JSON_LINES_SUFFIXES + CSV_SUFFIXES
 
 _CHUNK_CHARS = 1 << 16
 _CHUNK_BYTES = 1 << 16
-
-
-class InvalidInputError(ValueError):
-    """An input cannot be used; the message names the row and what to do."""
 
 
 def parse_inline(value: Any, what: str) -> list[Any]:

@@ -46,15 +46,15 @@ from airflow_provider_hubtix.create_inputs import (
     normalise_upsert_input,
 )
 from airflow_provider_hubtix.daily_budget import DailyBudget
-from airflow_provider_hubtix.inputs import InvalidInputError, check_optional_name
+from airflow_provider_hubtix.errors import InvalidInputError
+from airflow_provider_hubtix.inputs import check_optional_name
+from airflow_provider_hubtix.limits import MAX_BATCH_SIZE, MAX_BATCH_SIZE_WITH_HISTORY, check_batch_size
 from airflow_provider_hubtix.outputs import RecordSink
 from airflow_provider_hubtix.progress import Logger, ProgressLog
 from airflow_provider_hubtix.ratelimit import AUTO_MAX_CONCURRENCY
 from airflow_provider_hubtix.read_inputs import ReadInput, normalise_read_input
 from airflow_provider_hubtix.runner import Concurrency, run_batches
 
-MAX_BATCH_SIZE = 100
-MAX_BATCH_SIZE_WITH_HISTORY = 50
 _MAX_RECONCILE_ROUNDS = 8
 """Create attempts per batch whose outcome stays unknown (each followed by a check of what exists)."""
 _RECONCILE_BACKOFF = tenacity.wait_exponential(multiplier=0.2, max=5.0)
@@ -89,16 +89,6 @@ class TicketsClient(Protocol):
     @property
     def rate_budget(self) -> int:
         """Requests per 10 s the client may send (as configured, or as HubSpot's headers tell)."""
-
-
-def check_batch_size(batch_size: int, limit: int = MAX_BATCH_SIZE) -> None:
-    """Reject a batch size HubSpot would refuse.
-
-    :param batch_size: the requested size.
-    :param limit: HubSpot's limit for this call.
-    """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or not 1 <= batch_size <= limit:
-        raise InvalidInputError(f"batch_size must be an integer from 1 to {limit}; got {batch_size!r}.")
 
 
 def require_id_property(id_property: Any) -> None:

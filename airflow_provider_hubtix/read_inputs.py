@@ -11,7 +11,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from airflow_provider_hubtix.inputs import InvalidInputError
+from airflow_provider_hubtix.errors import InvalidInputError
 
 
 @dataclass(slots=True, frozen=True)

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
@@ -13,15 +14,20 @@ from airflow.providers.common.compat.sdk import BaseHook, mask_secret
 from airflow_provider_hubtix import fastjson
 from airflow_provider_hubtix.batch_response import BatchResponse
 from airflow_provider_hubtix.daily_budget import DEFAULT_DAILY_RESERVE, DailyBudget, DailyReserve
-from airflow_provider_hubtix.exceptions import HubSpotError, HubSpotInputError
+from airflow_provider_hubtix.exceptions import HubSpotError, HubSpotInputError, input_errors
 from airflow_provider_hubtix.hooks.oauth import OAuthCredentials
 from airflow_provider_hubtix.hooks.transport import DEFAULT_TIMEOUT_SECONDS, HubSpotTransport, RetryPolicy
-from airflow_provider_hubtix.inputs import InvalidInputError, as_list, as_names
+from airflow_provider_hubtix.inputs import as_list, as_names
+from airflow_provider_hubtix.limits import (
+    MAX_BATCH_SIZE,
+    MAX_BATCH_SIZE_WITH_HISTORY,
+    check_inputs_per_request,
+    check_positive,
+)
 from airflow_provider_hubtix.ratelimit import AUTO_MAX_CONCURRENCY, RateLimiter
 
 DEFAULT_BASE_URL = "https://api.hubapi.com"
-MAX_BATCH_INPUTS = 100
-MAX_BATCH_INPUTS_WITH_HISTORY = 50
+_HOOK = "HubSpotTicketsHook:"
 API_VERSIONS = {
     "v3": "/crm/v3/objects/tickets",
     "2026-03": "/crm/objects/2026-03/tickets",
@@ -93,9 +99,7 @@ class HubSpotTicketsHook(BaseHook):
         super().__init__()
         self.hubspot_conn_id = hubspot_conn_id
         self.requests_per_10s = requests_per_10s
-        self.daily_reserve = (
-            None if daily_reserve is None else _daily_reserve(daily_reserve, "HubSpotTicketsHook:")
-        )
+        self.daily_reserve = None if daily_reserve is None else _daily_reserve(daily_reserve, _HOOK)
         self.max_concurrency = max_concurrency or AUTO_MAX_CONCURRENCY
         self.retry_policy = retry_policy or RetryPolicy()
         self._rate_limiter = rate_limiter
@@ -136,7 +140,7 @@ class HubSpotTicketsHook(BaseHook):
             base_url=host.rstrip("/"),
             access_token=token,
             api_version=api_version,
-            requests_per_10s=_positive_int(
+            requests_per_10s=_extra_positive_int(
                 extra.get("requests_per_10s"), "requests_per_10s", self.hubspot_conn_id
             ),
             timeout=float(extra.get("timeout") or DEFAULT_TIMEOUT_SECONDS),
@@ -216,8 +220,9 @@ class HubSpotTicketsHook(BaseHook):
         self, action: str, inputs: Sequence[Mapping[str, Any]], *, idempotent: bool, resend_unknown: bool
     ) -> BatchResponse:
         """``POST …/tickets/batch/<action>`` with the inputs, checked for HubSpot's batch size."""
-        inputs = _checked(as_list, inputs, "inputs")
-        _check_batch_size(len(inputs), MAX_BATCH_INPUTS, f"batch {action}")
+        with input_errors(_HOOK):
+            inputs = as_list(inputs, "inputs")
+            check_inputs_per_request(len(inputs), MAX_BATCH_SIZE, f"batch {action}")
         result = self.transport.request(
             "POST",
             f"{self.objects_path}/batch/{action}",
@@ -248,13 +253,13 @@ class HubSpotTicketsHook(BaseHook):
         :param archived: read archived tickets instead of active ones.
         :return: the parsed response; ids that do not exist come back as one OBJECT_NOT_FOUND error.
         """
-        inputs = [{"id": str(i)} for i in _checked(as_list, ids, "ids")]
-        properties = _checked(as_names, properties, "properties")
-        properties_with_history = _checked(as_names, properties_with_history, "properties_with_history")
-        limit = MAX_BATCH_INPUTS_WITH_HISTORY if properties_with_history else MAX_BATCH_INPUTS
-        _check_batch_size(
-            len(inputs), limit, "batch read" + (" with history" if properties_with_history else "")
-        )
+        with input_errors(_HOOK):
+            inputs = [{"id": str(i)} for i in as_list(ids, "ids")]
+            properties = as_names(properties, "properties")
+            properties_with_history = as_names(properties_with_history, "properties_with_history")
+            limit = MAX_BATCH_SIZE_WITH_HISTORY if properties_with_history else MAX_BATCH_SIZE
+            what = "batch read" + (" with history" if properties_with_history else "")
+            check_inputs_per_request(len(inputs), limit, what)
         body: dict[str, Any] = {
             "inputs": inputs,
             "properties": properties,
@@ -276,7 +281,7 @@ class HubSpotTicketsHook(BaseHook):
         """Check the token and base URL with one cheap ``GET …/tickets?limit=1``."""
         try:
             self.transport.request("GET", self.objects_path, params={"limit": "1"})
-        except (HubSpotError, HubSpotInputError) as exc:
+        except HubSpotError as exc:
             return False, str(exc)
         return True, f"Connected to HubSpot at {self.settings.base_url}: the token can read tickets."
 
@@ -301,22 +306,6 @@ def _json(response: Any) -> Any:
     return response.json()
 
 
-def _checked(check: Callable[[Any, str], list[Any]], value: Any, what: str) -> list[Any]:
-    """``check(value, what)``, its :class:`InvalidInputError` raised as :class:`HubSpotInputError`."""
-    try:
-        return check(value, what)
-    except InvalidInputError as exc:
-        raise HubSpotInputError(f"HubSpotTicketsHook: {exc}") from None
-
-
-def _check_batch_size(size: int, limit: int, what: str) -> None:
-    if not 1 <= size <= limit:
-        raise HubSpotInputError(
-            f"A HubSpot {what} takes 1 to {limit} inputs; got {size}. Split the inputs into chunks of "
-            f"at most {limit} (the operators do this for you)."
-        )
-
-
 def _extra_dict(extra: str | dict[str, Any] | None, conn_id: str) -> dict[str, Any]:
     if not extra:
         return {}
@@ -332,23 +321,19 @@ def _extra_dict(extra: str | dict[str, Any] | None, conn_id: str) -> dict[str, A
 
 
 def _daily_reserve(value: Any, where: str) -> DailyReserve:
-    try:
+    with input_errors(where):
         return DailyReserve.parse(value)
-    except ValueError as exc:
-        raise HubSpotInputError(f"{where} {exc}") from None
 
 
 def _or_default(value: Any, default: Any) -> Any:
     return default if value in (None, "") else value
 
 
-def _positive_int(value: Any, name: str, conn_id: str) -> int | None:
+def _extra_positive_int(value: Any, name: str, conn_id: str) -> int | None:
+    """An extra's positive integer, given as a number or as text; ``None`` when not set."""
     if value in (None, ""):
         return None
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        number = 0
-    if number < 1:
-        raise HubSpotInputError(f"Connection {conn_id!r} has extra {name}={value!r}; use a positive integer.")
-    return number
+    with contextlib.suppress(TypeError, ValueError):  # else refused below, named as given
+        value = int(value)
+    with input_errors(f"Connection {conn_id!r}:"):
+        return check_positive(value, f"extra {name}")

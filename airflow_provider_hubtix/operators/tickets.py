@@ -8,7 +8,7 @@ what can be validated then, call :mod:`airflow_provider_hubtix.jobs`, and push t
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
@@ -16,11 +16,11 @@ from typing import TYPE_CHECKING, Any, ClassVar
 from airflow.providers.common.compat.sdk import BaseOperator, ObjectStoragePath
 
 from airflow_provider_hubtix.daily_budget import DailyReserve
-from airflow_provider_hubtix.exceptions import HubSpotInputError, HubSpotRecordsFailedError
+from airflow_provider_hubtix.errors import InvalidInputError
+from airflow_provider_hubtix.exceptions import HubSpotRecordsFailedError, as_input_error, input_errors
 from airflow_provider_hubtix.execution import execute_job
 from airflow_provider_hubtix.hooks.tickets import HubSpotTicketsHook
 from airflow_provider_hubtix.inputs import (
-    InvalidInputError,
     as_names,
     check_inline_shape,
     check_optional_name,
@@ -28,15 +28,14 @@ from airflow_provider_hubtix.inputs import (
     parse_inline,
 )
 from airflow_provider_hubtix.jobs import (
-    MAX_BATCH_SIZE,
     CreateJob,
     Located,
     ReadJob,
     UpsertJob,
     WriteJob,
-    check_batch_size,
     require_id_property,
 )
+from airflow_provider_hubtix.limits import MAX_BATCH_SIZE, check_batch_size, check_positive
 from airflow_provider_hubtix.operators.lineage import file_dataset, operator_lineage, tickets_dataset
 
 if TYPE_CHECKING:
@@ -75,15 +74,17 @@ class _TicketsBatchOperator(BaseOperator):
         self.max_concurrency = max_concurrency
         self.requests_per_10s = requests_per_10s
         self.daily_reserve = daily_reserve
-        if max_concurrency is not None:
-            _check_positive("max_concurrency", max_concurrency, self.task_id)
-        if requests_per_10s is not None:
-            _check_positive("requests_per_10s", requests_per_10s, self.task_id)
-        if daily_reserve is not None:
-            try:
+        with self._input_errors():
+            if max_concurrency is not None:
+                check_positive(max_concurrency, "max_concurrency")
+            if requests_per_10s is not None:
+                check_positive(requests_per_10s, "requests_per_10s")
+            if daily_reserve is not None:
                 DailyReserve.parse(daily_reserve)
-            except ValueError as exc:
-                raise HubSpotInputError(f"Task {self.task_id!r}: {exc}") from None
+
+    def _input_errors(self) -> AbstractContextManager[None]:
+        """Invalid input raised in the block fails the task (see :func:`input_errors`)."""
+        return input_errors(f"Task {self.task_id!r}:")
 
     @cached_property
     def hook(self) -> HubSpotTicketsHook:
@@ -136,10 +137,10 @@ class _TicketsBatchOperator(BaseOperator):
     def _run(self, context: Context, job: WriteJob | ReadJob, items: Callable[[], Iterator[Located]]) -> Any:
         """Run the job, publish the outputs, then fail if asked to; return the return_value."""
         folder = None if self.output_path is None else _as_path(self.output_path)
-        with _input_errors(self.task_id):
+        with self._input_errors():
             run = execute_job(job, items, folder, self.log)
-        if isinstance(run.stopped, InvalidInputError):
-            run.stopped = HubSpotInputError(f"Task {self.task_id!r}: {run.stopped}")
+        if run.stopped is not None:
+            run.stopped = as_input_error(run.stopped, f"Task {self.task_id!r}:")
         failed = run.stopped is not None or (self.fail_on_error and run.sink.errors_count > 0)
         if failed:
             self._push(context, "return_value", run.return_value(self.result_verb))
@@ -162,7 +163,7 @@ class _TicketsBatchOperator(BaseOperator):
         if path is not None:
             source = _as_path(path)
             return lambda: iter_file(str(source), lambda: source.open("rb"))
-        with _input_errors(self.task_id):
+        with self._input_errors():
             values = parse_inline(inline, what)
         return lambda: ((f"item {i}", v) for i, v in enumerate(values))
 
@@ -189,8 +190,8 @@ class _WriteTicketsOperator(_TicketsBatchOperator):
         self.inputs_path = inputs_path
         self.id_property = id_property
         self.batch_size = batch_size
-        _check_exactly_one(self.task_id, inputs=inputs, inputs_path=inputs_path)
-        with _input_errors(self.task_id):
+        with self._input_errors():
+            _check_exactly_one(inputs=inputs, inputs_path=inputs_path)
             check_batch_size(batch_size)
             check_inline_shape(inputs, "inputs")
             check_optional_name(id_property, "id_property")
@@ -289,7 +290,7 @@ class BatchUpsertTicketsOperator(_WriteTicketsOperator):
 
     def __init__(self, *, id_property: str | None = None, **kwargs: Any) -> None:
         super().__init__(id_property=id_property, **kwargs)
-        with _input_errors(self.task_id):
+        with self._input_errors():
             require_id_property(id_property)
 
 
@@ -345,8 +346,8 @@ class BatchReadTicketsOperator(_TicketsBatchOperator):
         self.ids_path = ids_path
         self.id_property = id_property
         self.archived = archived
-        _check_exactly_one(self.task_id, ids=ids, ids_path=ids_path)
-        with _input_errors(self.task_id):
+        with self._input_errors():
+            _check_exactly_one(ids=ids, ids_path=ids_path)
             self.properties = as_names(properties, "properties")
             self.properties_with_history = as_names(properties_with_history, "properties_with_history")
             if not _is_create_output(ids):
@@ -398,28 +399,13 @@ def _is_create_output(ids: Any) -> bool:
     return isinstance(ids, Mapping) and "results_path" in ids
 
 
-@contextmanager
-def _input_errors(task_id: str) -> Iterator[None]:
-    """Raise a plain :class:`InvalidInputError` as the task's :class:`HubSpotInputError`."""
-    try:
-        yield
-    except InvalidInputError as exc:
-        raise HubSpotInputError(f"Task {task_id!r}: {exc}") from None
-
-
-def _check_exactly_one(task_id: str, **named: Any) -> None:
+def _check_exactly_one(**named: Any) -> None:
     given = [name for name, value in named.items() if value is not None]
     if len(given) != 1:
         first, second = named
-        raise HubSpotInputError(
-            f"Task {task_id!r}: give exactly one of {first} or {second}"
-            + ("; got both." if given else "; got neither.")
+        raise InvalidInputError(
+            f"give exactly one of {first} or {second}" + ("; got both." if given else "; got neither.")
         )
-
-
-def _check_positive(name: str, value: Any, task_id: str) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise HubSpotInputError(f"Task {task_id!r}: {name} must be a positive integer; got {value!r}.")
 
 
 __all__ = ["BatchCreateTicketsOperator", "BatchReadTicketsOperator", "BatchUpsertTicketsOperator"]

@@ -20,8 +20,9 @@ from typing import Any
 import pytest
 from airflow.providers.common.compat.sdk import AirflowFailException
 
+from airflow_provider_hubtix.errors import InvalidInputError
 from airflow_provider_hubtix.exceptions import HubSpotInputError
-from airflow_provider_hubtix.inputs import InvalidInputError, iter_file
+from airflow_provider_hubtix.inputs import iter_file
 from airflow_provider_hubtix.operators.tickets import BatchCreateTicketsOperator, BatchReadTicketsOperator
 from airflow_provider_hubtix.sandbox import HubSpotSandbox
 from tests.unit.conftest import set_connection

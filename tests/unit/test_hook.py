@@ -641,3 +641,20 @@ def test_netrc_credentials_never_replace_the_bearer_token(
     assert hook.test_connection()[0]
     hook.batch_read(["1"])
     assert [r.headers["Authorization"] for r in requests_mock.request_history] == [f"Bearer {TOKEN}"] * 2
+
+
+def test_every_error_has_one_root_and_input_errors_fail_without_retries() -> None:
+    from airflow.providers.common.compat.sdk import AirflowException, AirflowFailException
+
+    from airflow_provider_hubtix.errors import HubtixError, InvalidInputError
+    from airflow_provider_hubtix.exceptions import HubSpotRecordsFailedError, input_errors
+
+    for error in (HubSpotInputError, HubSpotRecordsFailedError, HubSpotServerError):
+        assert issubclass(error, HubSpotError) and issubclass(error, AirflowException)
+    assert issubclass(HubSpotInputError, AirflowFailException) and HubSpotInputError.stops_run
+    assert issubclass(HubSpotError, HubtixError) and issubclass(InvalidInputError, HubtixError)
+    with (
+        pytest.raises(HubSpotInputError, match=r"^Task 't': batch_size is wrong\.$"),
+        input_errors("Task 't':"),
+    ):
+        raise InvalidInputError("batch_size is wrong.")

@@ -12,7 +12,8 @@ import pytest
 
 from airflow_provider_hubtix import inputs
 from airflow_provider_hubtix.create_inputs import check_create_input, normalise_create_input
-from airflow_provider_hubtix.inputs import InvalidInputError, iter_file, parse_inline
+from airflow_provider_hubtix.errors import InvalidInputError
+from airflow_provider_hubtix.inputs import iter_file, parse_inline
 from airflow_provider_hubtix.read_inputs import normalise_read_input
 
 

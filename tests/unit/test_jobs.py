@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 from airflow_provider_hubtix.accounting import NOT_ATTEMPTED, BatchOutcome
 from airflow_provider_hubtix.checkpoint import ResumeState
 from airflow_provider_hubtix.daily_budget import DailyBudget, DailyReserve
-from airflow_provider_hubtix.inputs import InvalidInputError
+from airflow_provider_hubtix.errors import InvalidInputError
 from airflow_provider_hubtix.jobs import CreateJob, ReadJob, may_mean_exists
 from airflow_provider_hubtix.outputs import MemorySink
 from airflow_provider_hubtix.progress import ProgressLog
