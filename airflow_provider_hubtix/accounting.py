@@ -18,6 +18,18 @@ from airflow_provider_hubtix.batch_response import BatchResponse
 from airflow_provider_hubtix.create_inputs import WriteInput
 from airflow_provider_hubtix.read_inputs import ReadInput
 
+__all__ = [
+    "MISSING_FROM_RESPONSE",
+    "NOT_ATTEMPTED",
+    "BatchOutcome",
+    "Record",
+    "account_failure",
+    "account_read",
+    "account_write",
+    "read_error",
+    "write_error",
+]
+
 Record = dict[str, Any]
 
 MISSING_FROM_RESPONSE = "MISSING_FROM_RESPONSE"

@@ -31,6 +31,8 @@ from airflow_provider_hubtix.accounting import NOT_ATTEMPTED
 from airflow_provider_hubtix.errors import InvalidInputError
 from airflow_provider_hubtix.outputs import ERRORS_FILE, RESULTS_FILE, SENDING_FILE
 
+__all__ = ["CHECKPOINT_FILE", "IndexSet", "InputsFingerprint", "ResumeState", "load_resume_state"]
+
 CHECKPOINT_FILE = "checkpoint.json"
 
 

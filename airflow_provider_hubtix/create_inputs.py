@@ -16,6 +16,14 @@ from typing import Any
 from airflow_provider_hubtix.errors import InvalidInputError
 from airflow_provider_hubtix.limits import MAX_VALUE_CHARS
 
+__all__ = [
+    "WriteInput",
+    "check_create_input",
+    "check_upsert_input",
+    "normalise_create_input",
+    "normalise_upsert_input",
+]
+
 _SHAPE_KEYS = frozenset({"properties", "associations", "objectWriteTraceId"})
 
 

@@ -32,6 +32,15 @@ from typing import Any
 from airflow_provider_hubtix.errors import InvalidInputError
 from airflow_provider_hubtix.progress import Logger
 
+__all__ = [
+    "DAILY_HEADER",
+    "DAILY_REMAINING_HEADER",
+    "DEFAULT_DAILY_RESERVE",
+    "DailyBudget",
+    "DailyReserve",
+    "DailyReserveReached",
+]
+
 DEFAULT_DAILY_RESERVE = "5%"
 """Requests of the account's daily limit left unused unless configured."""
 

@@ -19,6 +19,8 @@ from airflow_provider_hubtix.jobs import Located, ReadJob, WriteJob
 from airflow_provider_hubtix.outputs import ERRORS_FILE, RESULTS_FILE, JsonLinesSink, MemorySink, RecordSink
 from airflow_provider_hubtix.progress import Logger
 
+__all__ = ["JobRun", "execute_job"]
+
 _MAX_MESSAGE_CHARS = 300
 
 

@@ -28,6 +28,8 @@ from typing import Any
 
 import orjson
 
+__all__ = ["dumps_bytes", "dumps_line", "loads"]
+
 _DIGITS_AS_ZEROS = bytes.maketrans(b"123456789", b"000000000")
 _LONG_DIGITS = b"0" * 19
 _PLAIN_TYPES_ONLY = (

@@ -18,6 +18,21 @@ from typing import IO, Any
 from airflow_provider_hubtix import fastjson
 from airflow_provider_hubtix.errors import InvalidInputError
 
+__all__ = [
+    "CSV_SUFFIXES",
+    "JSON_LINES_SUFFIXES",
+    "JSON_SUFFIXES",
+    "SUPPORTED_SUFFIXES",
+    "OpenBinary",
+    "as_list",
+    "as_names",
+    "check_inline_shape",
+    "check_optional_name",
+    "file_format",
+    "iter_file",
+    "parse_inline",
+]
+
 OpenBinary = Callable[[], AbstractContextManager[IO[bytes]]]
 """Opens the file for reading bytes (a context manager)."""
 

@@ -55,6 +55,19 @@ from airflow_provider_hubtix.ratelimit import AUTO_MAX_CONCURRENCY
 from airflow_provider_hubtix.read_inputs import ReadInput, normalise_read_input
 from airflow_provider_hubtix.runner import Concurrency, run_batches
 
+__all__ = [
+    "CreateJob",
+    "Located",
+    "ReadJob",
+    "TicketsClient",
+    "UpsertJob",
+    "WriteJob",
+    "auto_concurrency",
+    "may_mean_exists",
+    "require_id_property",
+    "validate_all",
+]
+
 _MAX_RECONCILE_ROUNDS = 8
 """Create attempts per batch whose outcome stays unknown (each followed by a check of what exists)."""
 _RECONCILE_BACKOFF = tenacity.wait_exponential(multiplier=0.2, max=5.0)

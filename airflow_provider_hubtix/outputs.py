@@ -16,6 +16,18 @@ import orjson
 
 from airflow_provider_hubtix.fastjson import dumps_line
 
+__all__ = [
+    "ERRORS_FILE",
+    "RESULTS_FILE",
+    "SENDING_FILE",
+    "ErrorSample",
+    "JsonLinesSink",
+    "MemorySink",
+    "OpenFile",
+    "Record",
+    "RecordSink",
+]
+
 Record = dict[str, Any]
 OpenFile = Callable[[str, str], AbstractContextManager[IO[bytes]]]
 """Opens ``name`` inside the output folder with a binary ``mode`` (``"wb"``, ``"ab"``)."""

@@ -6,6 +6,8 @@ import time
 from collections.abc import Callable
 from typing import Any, Protocol
 
+__all__ = ["Logger", "ProgressLog"]
+
 
 class Logger(Protocol):
     """The part of a logger the jobs use (``logging.Logger`` and Airflow's task logger fit)."""

@@ -13,6 +13,8 @@ from typing import Any
 
 from airflow_provider_hubtix.errors import InvalidInputError
 
+__all__ = ["ReadInput", "normalise_read_input"]
+
 
 @dataclass(slots=True, frozen=True)
 class ReadInput:

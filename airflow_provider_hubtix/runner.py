@@ -25,7 +25,9 @@ from airflow_provider_hubtix.outputs import RecordSink
 from airflow_provider_hubtix.progress import ProgressLog
 from airflow_provider_hubtix.ratelimit import AUTO_MAX_CONCURRENCY
 
-T = TypeVar("T")
+__all__ = ["Concurrency", "run_batches"]
+
+_T = TypeVar("_T")
 Concurrency = int | Callable[[], int]
 """Batches in flight at most: a number, or a callable asked before each batch is sent."""
 
@@ -33,14 +35,14 @@ _SHUTDOWN_GRACE_SECONDS = 120.0
 
 
 def run_batches(
-    batches: Iterable[Sequence[T]],
-    process: Callable[[Sequence[T]], BatchOutcome],
-    fail: Callable[[Sequence[T], BaseException, bool], BatchOutcome],
+    batches: Iterable[Sequence[_T]],
+    process: Callable[[Sequence[_T]], BatchOutcome],
+    fail: Callable[[Sequence[_T], BaseException, bool], BatchOutcome],
     sink: RecordSink,
     *,
     max_concurrency: Concurrency,
     progress: ProgressLog,
-    before_send: Callable[[Sequence[T]], None] | None = None,
+    before_send: Callable[[Sequence[_T]], None] | None = None,
 ) -> None:
     """Process every batch, writing each outcome to ``sink``; re-raise what stopped the run.
 
@@ -54,11 +56,11 @@ def run_batches(
     :param before_send: called (in the calling thread) with each batch just before it is sent.
     """
     iterator = iter(batches)
-    in_flight: dict[Future[BatchOutcome], Sequence[T]] = {}
+    in_flight: dict[Future[BatchOutcome], Sequence[_T]] = {}
     stop: BaseException | None = None
     inputs_broken = False
 
-    def record(batch: Sequence[T], outcome: BatchOutcome) -> None:
+    def record(batch: Sequence[_T], outcome: BatchOutcome) -> None:
         sink.write(outcome.results, outcome.errors)
         progress.update(len(batch), len(outcome.results), len(outcome.errors))
 
@@ -108,7 +110,7 @@ def run_batches(
         raise stop
 
 
-def _until_broken(iterator: Iterator[Sequence[T]]) -> Iterator[Sequence[T]]:
+def _until_broken(iterator: Iterator[Sequence[_T]]) -> Iterator[Sequence[_T]]:
     """Yield the remaining batches; stop quietly at an input error (the run is stopping anyway)."""
     while True:
         try:

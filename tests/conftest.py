@@ -14,3 +14,5 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(AIRFLOW_HOME / "dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}"
 os.environ.pop("AIRFLOW_CONN_HUBSPOT_DEFAULT", None)
+
+pytest_plugins = ["airflow_provider_hubtix.sandbox.pytest_plugin"]  # the hubspot_sandbox fixture (opt-in)

@@ -1,1 +1,3 @@
 """Hooks of the HubSpot tickets provider."""
+
+__all__: list[str] = []

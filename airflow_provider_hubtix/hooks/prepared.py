@@ -20,6 +20,8 @@ import requests
 from requests.cookies import RequestsCookieJar
 from requests.hooks import default_hooks
 
+__all__ = ["JsonRequests"]
+
 
 class JsonRequests:
     """Builds the prepared JSON requests of one session.

@@ -26,6 +26,8 @@ from airflow_provider_hubtix.limits import (
 )
 from airflow_provider_hubtix.ratelimit import AUTO_MAX_CONCURRENCY, RateLimiter
 
+__all__ = ["API_VERSIONS", "DEFAULT_BASE_URL", "ConnectionSettings", "HubSpotTicketsHook"]
+
 DEFAULT_BASE_URL = "https://api.hubapi.com"
 _HOOK = "HubSpotTicketsHook:"
 API_VERSIONS = {

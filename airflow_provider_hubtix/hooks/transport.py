@@ -67,6 +67,15 @@ from airflow_provider_hubtix.hooks.oauth import OAuthCredentials, OAuthTokenSour
 from airflow_provider_hubtix.hooks.prepared import JsonRequests
 from airflow_provider_hubtix.ratelimit import RateLimiter
 
+__all__ = [
+    "DEFAULT_TIMEOUT_SECONDS",
+    "HubSpotTransport",
+    "RetryPolicy",
+    "TransportResult",
+    "is_retryable",
+    "wait_retry_after",
+]
+
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 60.0

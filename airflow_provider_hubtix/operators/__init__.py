@@ -1,1 +1,3 @@
 """Operators of the HubSpot tickets provider."""
+
+__all__: list[str] = []

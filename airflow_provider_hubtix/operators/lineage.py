@@ -11,6 +11,8 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit
 
+__all__ = ["TICKETS_DATASET", "file_dataset", "operator_lineage", "tickets_dataset"]
+
 TICKETS_DATASET = "crm.objects.tickets"
 
 

@@ -11,6 +11,8 @@ from airflow_provider_hubtix.sandbox.server import HubSpotSandbox
 from airflow_provider_hubtix.sandbox.store import DUPLICATE_STYLES
 from airflow_provider_hubtix.sandbox.timing import TIMING_MODES
 
+__all__ = ["main"]
+
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line, start the sandbox, print its URL, wait for a stop signal."""

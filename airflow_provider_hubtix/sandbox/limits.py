@@ -7,6 +7,8 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
+__all__ = ["UNLIMITED_MAX", "RateLimits", "Verdict"]
+
 UNLIMITED_MAX = 1_000_000
 """What ``X-HubSpot-RateLimit-Max`` says when the sandbox runs without a 10-second limit."""
 

@@ -1,4 +1,4 @@
-"""pytest plugin (registered by the package): the ``hubspot_sandbox`` fixture."""
+"""pytest plugin with the ``hubspot_sandbox`` fixture; opt-in (``pytest_plugins`` in a conftest or ``-p``)."""
 
 from __future__ import annotations
 
@@ -7,6 +7,8 @@ from collections.abc import Iterator
 import pytest
 
 from airflow_provider_hubtix.sandbox.server import HubSpotSandbox
+
+__all__ = ["hubspot_sandbox"]
 
 
 @pytest.fixture

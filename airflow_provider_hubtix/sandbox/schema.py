@@ -6,7 +6,17 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-MAX_VALUE_CHARS = 65_536
+from airflow_provider_hubtix.limits import MAX_VALUE_CHARS
+
+__all__ = [
+    "DEFAULT_READ_PROPERTIES",
+    "READ_ONLY_PROPERTIES",
+    "TICKET_PROPERTIES",
+    "PropertyDef",
+    "invalid_properties_message",
+    "property_problem",
+    "validate_properties",
+]
 
 
 @dataclass(frozen=True)

@@ -22,6 +22,8 @@ from airflow_provider_hubtix.sandbox.limits import RateLimits
 from airflow_provider_hubtix.sandbox.store import Body, TicketStore, check_duplicate_style, error_body
 from airflow_provider_hubtix.sandbox.timing import Timing
 
+__all__ = ["OBJECT_PREFIXES", "TOKEN_PATHS", "HubSpotSandbox", "SandboxStats"]
+
 OBJECT_PREFIXES = ("/crm/v3/objects/tickets", "/crm/objects/2026-03/tickets")
 TOKEN_PATHS = {"/oauth/v1/token": "v1", "/oauth/2026-03/token": "2026-03"}
 

@@ -14,6 +14,7 @@ from collections.abc import Callable, Sequence
 from datetime import UTC, datetime
 from typing import Any
 
+from airflow_provider_hubtix.limits import MAX_BATCH_SIZE, MAX_BATCH_SIZE_WITH_HISTORY
 from airflow_provider_hubtix.sandbox.schema import (
     DEFAULT_READ_PROPERTIES,
     TICKET_PROPERTIES,
@@ -23,8 +24,16 @@ from airflow_provider_hubtix.sandbox.schema import (
     validate_properties,
 )
 
-MAX_INPUTS = 100
-MAX_INPUTS_WITH_HISTORY = 50
+__all__ = [
+    "DUPLICATE_STYLES",
+    "FIRST_ID",
+    "Body",
+    "TicketStore",
+    "check_duplicate_style",
+    "error_body",
+    "now_iso",
+]
+
 FIRST_ID = 1_000_000_001
 DUPLICATE_STYLES = ("hubspot", "conflict", "opaque")
 """How a duplicate unique value is reported (HubSpot leaves it undocumented): ``hubspot`` as public
@@ -57,9 +66,10 @@ def _batch_inputs(
     inputs = body.get("inputs") if isinstance(body, dict) else None
     if not isinstance(inputs, list) or not inputs:
         return [], error_body("VALIDATION_ERROR", "Invalid input JSON: 'inputs' must be a non-empty array.")
-    if len(inputs) > MAX_INPUTS:
+    if len(inputs) > MAX_BATCH_SIZE:
         return [], error_body(
-            "VALIDATION_ERROR", f"The maximum number of inputs supported in a batch request is {MAX_INPUTS}"
+            "VALIDATION_ERROR",
+            f"The maximum number of inputs supported in a batch request is {MAX_BATCH_SIZE}",
         )
     for position, item in enumerate(inputs):
         problem = shape_problem(item, position)
@@ -299,16 +309,16 @@ class TicketStore:
             if not isinstance(body.get(key), list):
                 return 400, error_body("VALIDATION_ERROR", f"Invalid input JSON: '{key}' is required.")
         inputs, history = body["inputs"], body["propertiesWithHistory"]
-        if len(inputs) > MAX_INPUTS:
+        if len(inputs) > MAX_BATCH_SIZE:
             return 400, error_body(
                 "VALIDATION_ERROR",
-                f"The maximum number of inputs supported in a batch request is {MAX_INPUTS}",
+                f"The maximum number of inputs supported in a batch request is {MAX_BATCH_SIZE}",
             )
-        if history and len(inputs) > MAX_INPUTS_WITH_HISTORY:
+        if history and len(inputs) > MAX_BATCH_SIZE_WITH_HISTORY:
             return 400, error_body(
                 "VALIDATION_ERROR",
                 "The maximum number of inputs supported in a batch request for property histories is "
-                f"{MAX_INPUTS_WITH_HISTORY}",
+                f"{MAX_BATCH_SIZE_WITH_HISTORY}",
             )
         id_property = body.get("idProperty")
         if id_property and id_property != self.unique_property:

@@ -84,12 +84,14 @@ def test_wheel_metadata(metadata: Message) -> None:
     assert "BatchCreateTicketsOperator" in metadata.get_payload()
 
 
-def test_wheel_registers_the_provider_and_the_pytest_fixture(wheel: zipfile.ZipFile) -> None:
+def test_wheel_registers_the_provider_and_no_pytest_plugin(wheel: zipfile.ZipFile) -> None:
+    """The sandbox's pytest plugin is opt-in: installing the provider adds nothing to a user's pytest."""
     (name,) = [n for n in wheel.namelist() if n.endswith(".dist-info/entry_points.txt")]
     entry_points = wheel.read(name).decode()
     assert "[apache_airflow_provider]" in entry_points
     assert "airflow_provider_hubtix.get_provider_info:get_provider_info" in entry_points
-    assert "airflow_provider_hubtix.sandbox.pytest_plugin" in entry_points
+    assert "pytest11" not in entry_points
+    assert "pytest_plugin" not in entry_points
 
 
 def test_sdist_holds_license_readme_and_changelog(dist: Path) -> None:
