@@ -7,9 +7,7 @@ The operators call :func:`execute_job` and only publish what it returns. The out
 
 from __future__ import annotations
 
-import gc
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,24 +88,6 @@ def execute_job(
     :param log: where progress goes.
     :raises InvalidInputError: before anything is sent, when an input is invalid.
     """
-    with _frozen_heap():
-        return _execute(job, items, folder, log)
-
-
-@contextmanager
-def _frozen_heap() -> Iterator[None]:
-    """Spare the garbage collector from scanning, on every full collection during the run, the
-    objects that were alive before it (Airflow's own, some 160,000); they are handed back after."""
-    gc.freeze()
-    try:
-        yield
-    finally:
-        gc.unfreeze()
-
-
-def _execute(
-    job: WriteJob | ReadJob, items: Callable[[], Iterator[Located]], folder: Any | None, log: Logger
-) -> JobRun:
     resumable = isinstance(job, WriteJob) and isinstance(folder, Path)
     fingerprint = InputsFingerprint() if resumable else None
     total = job.validate(items() if fingerprint is None else _fingerprinted(items(), fingerprint))

@@ -99,7 +99,7 @@ def _run_stages(args: argparse.Namespace) -> dict[str, Any]:
     time added up apart: what the CPU of a run is made of, without the hand-offs between the reading
     thread and the sending ones."""
     from airflow_provider_hubtix.checkpoint import InputsFingerprint
-    from airflow_provider_hubtix.execution import _fingerprinted, _frozen_heap
+    from airflow_provider_hubtix.execution import _fingerprinted
     from airflow_provider_hubtix.hooks.tickets import HubSpotTicketsHook
     from airflow_provider_hubtix.inputs import iter_file
     from airflow_provider_hubtix.jobs import CreateJob
@@ -119,16 +119,15 @@ def _run_stages(args: argparse.Namespace) -> dict[str, Any]:
         return iter_file(str(path), lambda: path.open("rb"))
 
     sink = JsonLinesSink(lambda name, mode: (output / name).open(mode))
-    with _frozen_heap():  # as a run does
-        count = timed("validate", job.validate, _fingerprinted(items(), InputsFingerprint()))
-        located = enumerate(items())
+    count = timed("validate", job.validate, _fingerprinted(items(), InputsFingerprint()))
+    located = enumerate(items())
 
-        def read_batch() -> list[Any]:
-            return [job.normalise(raw, i, at) for i, (at, raw) in itertools.islice(located, job.batch_size)]
+    def read_batch() -> list[Any]:
+        return [job.normalise(raw, i, at) for i, (at, raw) in itertools.islice(located, job.batch_size)]
 
-        while batch := timed("read_again", read_batch):
-            outcome = timed("send_and_account", job.process, batch)
-            timed("write_records", sink.write, outcome.results, outcome.errors)
+    while batch := timed("read_again", read_batch):
+        outcome = timed("send_and_account", job.process, batch)
+        timed("write_records", sink.write, outcome.results, outcome.errors)
     sink.close()
     figures: dict[str, Any] = {f"{stage}_us": seconds / count * 1e6 for stage, seconds in cpu.items()}
     figures["sum_us"] = sum(cpu.values()) / count * 1e6
