@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from operator import itemgetter
 from typing import Any
 
 from airflow_provider_hubtix.batch_response import BatchResponse
@@ -153,57 +152,12 @@ def _match_results(
     pending: Sequence[WriteInput], results: Sequence[Record], id_property: str | None
 ) -> tuple[list[tuple[WriteInput, Record]], list[WriteInput]]:
     """Pair results with inputs: by id_property, else by echoed properties, else best overlap."""
-    matched: list[tuple[WriteInput, Record]] = []
-    unmatched_results: list[Record] = []
     if id_property:
-        by_value = {item.properties[id_property]: item for item in pending}
-        for result in results:
-            item = by_value.pop(str(_properties(result).get(id_property)), None)
-            if item is None:
-                unmatched_results.append(result)
-            else:
-                matched.append((item, result))
-        remaining = list(by_value.values())
+        matched, unmatched_results = _match_by_id_property(pending, results, id_property)
     else:
-        # One group per set of property names; its key getter (C speed) reads those values in
-        # sorted-name order. A result missing a name cannot match that group's inputs.
-        groups: dict[tuple[str, ...], tuple[Callable[[Any], Any], dict[Any, list[WriteInput]]]] = {}
-        by_order: dict[tuple[str, ...], tuple[Callable[[Any], Any], dict[Any, list[WriteInput]]]] = {}
-        for item in pending:
-            sent = item.properties
-            given = tuple(sent)
-            group = by_order.get(given)
-            if group is None:
-                names = tuple(sorted(given))
-                group = groups.get(names)
-                if group is None:
-                    group = groups[names] = (itemgetter(*names), {})
-                by_order[given] = group
-            key_of, by_values = group
-            values = key_of(sent)
-            bucket = by_values.get(values)
-            if bucket is None:
-                by_values[values] = [item]
-            else:
-                bucket.append(item)
-        ordered = list(groups.values())
-        for result in results:
-            props = _properties(result)
-            for key_of, by_values in ordered:
-                try:
-                    bucket = by_values.get(key_of(props))
-                except KeyError:
-                    continue
-                if bucket:
-                    matched.append((bucket.pop(0), result))
-                    break
-            else:
-                unmatched_results.append(result)
-        if len(matched) == len(pending):
-            remaining = []
-        else:
-            taken = {item.index for item, _ in matched}
-            remaining = [item for item in pending if item.index not in taken]
+        matched, unmatched_results = _match_by_echo(pending, results)
+    taken = {item.index for item, _ in matched}
+    remaining = [item for item in pending if item.index not in taken]
     for result in unmatched_results:
         if not remaining:
             break
@@ -211,6 +165,52 @@ def _match_results(
         remaining.remove(best)
         matched.append((best, result))
     return matched, remaining
+
+
+def _match_by_id_property(
+    pending: Sequence[WriteInput], results: Sequence[Record], id_property: str
+) -> tuple[list[tuple[WriteInput, Record]], list[Record]]:
+    """Pair each result with the input of the same ``id_property`` value; return the pairs and the
+    results left unpaired."""
+    by_value = {item.properties[id_property]: item for item in pending}
+    matched: list[tuple[WriteInput, Record]] = []
+    unmatched: list[Record] = []
+    for result in results:
+        item = by_value.pop(str(_properties(result).get(id_property)), None)
+        if item is None:
+            unmatched.append(result)
+        else:
+            matched.append((item, result))
+    return matched, unmatched
+
+
+def _match_by_echo(
+    pending: Sequence[WriteInput], results: Sequence[Record]
+) -> tuple[list[tuple[WriteInput, Record]], list[Record]]:
+    """Pair each result with an input whose every sent property it echoes with the same value.
+
+    Inputs are grouped by the set of property names they sent, then by those values; a result
+    missing one of a group's names cannot match that group's inputs.
+    """
+    groups: dict[tuple[str, ...], dict[tuple[Any, ...], list[WriteInput]]] = {}
+    for item in pending:
+        names = tuple(sorted(item.properties))
+        values = tuple(item.properties[name] for name in names)
+        groups.setdefault(names, {}).setdefault(values, []).append(item)
+    matched: list[tuple[WriteInput, Record]] = []
+    unmatched: list[Record] = []
+    for result in results:
+        props = _properties(result)
+        for names, by_values in groups.items():
+            if not all(name in props for name in names):
+                continue
+            bucket = by_values.get(tuple(props[name] for name in names))
+            if bucket:
+                matched.append((bucket.pop(0), result))
+                break
+        else:
+            unmatched.append(result)
+    return matched, unmatched
 
 
 def _properties(result: Mapping[str, Any]) -> Mapping[str, Any]:

@@ -137,40 +137,9 @@ def _checked(
     item: Any, index: int, location: str, id_property: str | None
 ) -> tuple[dict[str, str], list[Any], str | None]:
     """The checked properties, a copy of the associations and the given trace id, or raise."""
-    if type(item) is not dict and not isinstance(item, Mapping):
-        raise InvalidInputError(
-            f"{_where(index, location)} is a {type(item).__name__}; each input must be an object: "
-            'a properties dict or {"properties": {...}, "associations": [...]}.'
-        )
-    if "properties" in item:
-        unknown = set(item) - _SHAPE_KEYS
-        if unknown:
-            raise InvalidInputError(
-                f"{_where(index, location)} has unexpected keys {sorted(unknown)}; an input in HubSpot's "
-                "shape takes only properties, associations and objectWriteTraceId."
-            )
-        raw_properties = item["properties"]
-        associations = item.get("associations", [])
-        trace_id = item.get("objectWriteTraceId")
-    else:
-        raw_properties, associations, trace_id = item, [], None
-    if type(raw_properties) is not dict and not isinstance(raw_properties, Mapping):
-        raise InvalidInputError(
-            f"{_where(index, location)}: 'properties' must be an object; got {type(raw_properties).__name__}."
-        )
-    if not isinstance(associations, list) or (
-        associations and not all(isinstance(a, Mapping) for a in associations)
-    ):
-        raise InvalidInputError(
-            f"{_where(index, location)}: 'associations' must be a list of association objects."
-        )
-    if trace_id is not None and not isinstance(trace_id, str):
-        raise InvalidInputError(f"{_where(index, location)}: 'objectWriteTraceId' must be a string.")
+    raw_properties, associations, trace_id = _parts(item, _where(index, location))
     properties: dict[str, str] = {}
     for name, value in raw_properties.items():
-        if type(value) is str and type(name) is str and name and len(value) <= MAX_VALUE_CHARS:
-            properties[name] = value  # the common case, checked without a call
-            continue
         checked = _property_value(index, location, name, value)
         if checked is not None:
             properties[name] = checked
@@ -184,6 +153,35 @@ def _checked(
             "its unique external id (it tells which ticket the input is)."
         )
     return properties, list(associations), trace_id
+
+
+def _parts(item: Any, where: str) -> tuple[Mapping[Any, Any], list[Any], str | None]:
+    """An input's raw properties, associations and trace id (a plain properties dict, or HubSpot's
+    shape), each checked for its type."""
+    if not isinstance(item, Mapping):
+        raise InvalidInputError(
+            f"{where} is a {type(item).__name__}; each input must be an object: "
+            'a properties dict or {"properties": {...}, "associations": [...]}.'
+        )
+    if "properties" not in item:
+        return item, [], None
+    unknown = set(item) - _SHAPE_KEYS
+    if unknown:
+        raise InvalidInputError(
+            f"{where} has unexpected keys {sorted(unknown)}; an input in HubSpot's "
+            "shape takes only properties, associations and objectWriteTraceId."
+        )
+    raw_properties, associations = item["properties"], item.get("associations", [])
+    trace_id = item.get("objectWriteTraceId")
+    if not isinstance(raw_properties, Mapping):
+        raise InvalidInputError(
+            f"{where}: 'properties' must be an object; got {type(raw_properties).__name__}."
+        )
+    if not isinstance(associations, list) or not all(isinstance(a, Mapping) for a in associations):
+        raise InvalidInputError(f"{where}: 'associations' must be a list of association objects.")
+    if trace_id is not None and not isinstance(trace_id, str):
+        raise InvalidInputError(f"{where}: 'objectWriteTraceId' must be a string.")
+    return raw_properties, associations, trace_id
 
 
 def _where(index: int, location: str) -> str:

@@ -277,74 +277,94 @@ def _csv_error_message(path: str, start: int, line: int, error: str) -> str:
 
 def _iter_json_array(text: IO[str], path: str) -> Iterator[tuple[str, Any]]:
     """Parse a top-level JSON array item by item with the standard library's raw decoder."""
-    decoder = json.JSONDecoder()
-    buffer = ""
-    position = 0
-    eof = False
-    consumed_lines = 1
-
-    def fill() -> bool:
-        nonlocal buffer, position, eof, consumed_lines
-        if eof:
-            return False
-        consumed_lines += buffer.count("\n", 0, position)
-        chunk = text.read(_CHUNK_CHARS)
-        buffer = buffer[position:] + chunk
-        position = 0
-        eof = not chunk
-        return bool(chunk)
-
-    def skip_space() -> None:
-        nonlocal position
-        while True:
-            while position < len(buffer) and buffer[position] in " \t\r\n":
-                position += 1
-            if position < len(buffer) or not fill():
-                return
-
-    def where() -> str:
-        return f"line {consumed_lines + buffer.count(chr(10), 0, position)}"
-
-    skip_space()
-    if position >= len(buffer):
+    scan = _ArrayScanner(text)
+    first = scan.peek()
+    if first is None:
         raise InvalidInputError(_empty_message(path, "a JSON array"))
-    if buffer[position] != "[":
-        kind = "object" if buffer[position] == "{" else "value"
+    if first != "[":
+        kind = "object" if first == "{" else "value"
         raise InvalidInputError(
             f"{path} holds a JSON {kind}, not an array. Wrap the items in [ ... ], or use a .jsonl "
             "file with one item per line."
         )
-    position += 1
-    index = 0
-    skip_space()
-    if position < len(buffer) and buffer[position] == "]":
+    scan.position += 1
+    if scan.peek() == "]":
         return
+    index = 0
     while True:
-        skip_space()
-        start_location = where()
+        scan.skip_space()
+        location = f"item {index} ({scan.where()})"
+        try:
+            item = scan.decode()
+        except json.JSONDecodeError as exc:
+            raise InvalidInputError(f"{path} {location} is not valid JSON: {exc.msg}.") from None
+        yield location, item
+        after = scan.peek()
+        if after is None:
+            raise InvalidInputError(f"{path} ends inside the JSON array after item {index}: missing ']'.")
+        if after == "]":
+            return
+        if after != ",":
+            raise InvalidInputError(
+                f"{path} has {after!r} after item {index} ({scan.where()}); expected ',' or ']'."
+            )
+        scan.position += 1
+        index += 1
+
+
+class _ArrayScanner:
+    """JSON text read in chunks, with a position in the current buffer and the line it is on."""
+
+    def __init__(self, text: IO[str]) -> None:
+        self._text = text
+        self._decoder = json.JSONDecoder()
+        self._buffer = ""
+        self._eof = False
+        self._consumed_lines = 1
+        self.position = 0
+
+    def fill(self) -> bool:
+        """Append the next chunk (dropping what was consumed); whether there was one."""
+        if self._eof:
+            return False
+        self._consumed_lines += self._buffer.count("\n", 0, self.position)
+        chunk = self._text.read(_CHUNK_CHARS)
+        self._buffer = self._buffer[self.position :] + chunk
+        self.position = 0
+        self._eof = not chunk
+        return bool(chunk)
+
+    def skip_space(self) -> None:
+        """Move past JSON whitespace, reading on as needed."""
+        while True:
+            while self.position < len(self._buffer) and self._buffer[self.position] in " \t\r\n":
+                self.position += 1
+            if self.position < len(self._buffer) or not self.fill():
+                return
+
+    def peek(self) -> str | None:
+        """The next character that is not whitespace, or ``None`` at the end of the text."""
+        self.skip_space()
+        return self._buffer[self.position] if self.position < len(self._buffer) else None
+
+    def where(self) -> str:
+        """The current line, for messages."""
+        return f"line {self._consumed_lines + self._buffer.count(chr(10), 0, self.position)}"
+
+    def decode(self) -> Any:
+        """Decode the value at the position and move past it.
+
+        :raises json.JSONDecodeError: when the rest of the text does not start with a JSON value.
+        """
         while True:
             try:
-                item, end = decoder.raw_decode(buffer, position)
-            except json.JSONDecodeError as exc:
-                if fill():
+                item, end = self._decoder.raw_decode(self._buffer, self.position)
+            except json.JSONDecodeError:
+                if self.fill():
                     continue
-                raise InvalidInputError(
-                    f"{path} item {index} ({start_location}) is not valid JSON: {exc.msg}."
-                ) from None
+                raise
             # A number or literal cut at the chunk boundary decodes short: read on and decode again.
-            if end == len(buffer) and not eof and fill():
+            if end == len(self._buffer) and not self._eof and self.fill():
                 continue
-            break
-        position = end
-        yield f"item {index} ({start_location})", item
-        index += 1
-        skip_space()
-        if position >= len(buffer):
-            raise InvalidInputError(f"{path} ends inside the JSON array after item {index - 1}: missing ']'.")
-        if buffer[position] == "]":
-            return
-        if buffer[position] != ",":
-            raise InvalidInputError(
-                f"{path} has {buffer[position]!r} after item {index - 1} ({where()}); expected ',' or ']'."
-            )
-        position += 1
+            self.position = end
+            return item

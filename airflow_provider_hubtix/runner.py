@@ -18,7 +18,8 @@ from __future__ import annotations
 import queue
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor, wait
-from typing import TypeVar
+from dataclasses import dataclass, field
+from typing import Generic, TypeVar
 
 from airflow_provider_hubtix.accounting import BatchOutcome
 from airflow_provider_hubtix.outputs import RecordSink
@@ -55,59 +56,75 @@ def run_batches(
     :param progress: counts finished batches and logs progress.
     :param before_send: called (in the calling thread) with each batch just before it is sent.
     """
-    iterator = iter(batches)
-    in_flight: dict[Future[BatchOutcome], Sequence[_T]] = {}
-    stop: BaseException | None = None
-    inputs_broken = False
-
-    def record(batch: Sequence[_T], outcome: BatchOutcome) -> None:
-        sink.write(outcome.results, outcome.errors)
-        progress.update(len(batch), len(outcome.results), len(outcome.errors))
-
-    def collect(future: Future[BatchOutcome]) -> None:
-        nonlocal stop
-        batch = in_flight.pop(future)
-        try:
-            outcome = future.result()
-        except Exception as exc:
-            stop = stop or exc
-            outcome = fail(batch, exc, True)
-        record(batch, outcome)
-
-    completed: queue.SimpleQueue[Future[BatchOutcome]] = queue.SimpleQueue()  # cheaper than wait()
+    run = _BatchRun(iter(batches), process, fail, sink, progress, before_send)
     limit = max_concurrency if callable(max_concurrency) else lambda: max_concurrency
     workers = AUTO_MAX_CONCURRENCY if callable(max_concurrency) else max_concurrency
     executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hubtix-batch")
     try:
         while True:
-            while stop is None and len(in_flight) < max(limit(), 1):
-                try:
-                    batch = next(iterator)
-                except StopIteration:
-                    break
-                except Exception as exc:
-                    stop, inputs_broken = exc, True
-                    break
-                if before_send is not None:
-                    before_send(batch)
-                future = executor.submit(process, batch)
-                in_flight[future] = batch
-                future.add_done_callback(completed.put)
-            if not in_flight:
+            run.send_while_room(executor, limit)
+            if not run.in_flight:
                 break
-            collect(completed.get())
-        if stop is not None and not inputs_broken:
-            for batch in _until_broken(iterator):
-                record(batch, fail(batch, stop, False))
+            run.collect(run.completed.get())
+        if run.stop is not None and not run.inputs_broken:
+            for batch in _until_broken(run.batches):
+                run.record(batch, fail(batch, run.stop, False))
     finally:
-        if in_flight:  # interrupted (e.g. the task was killed): keep what already happened
-            done, _ = wait(in_flight, timeout=_SHUTDOWN_GRACE_SECONDS)
+        if run.in_flight:  # interrupted (e.g. the task was killed): keep what already happened
+            done, _ = wait(run.in_flight, timeout=_SHUTDOWN_GRACE_SECONDS)
             for future in done:
-                collect(future)
+                run.collect(future)
         executor.shutdown(wait=False, cancel_futures=True)
         progress.finish()
-    if stop is not None:
-        raise stop
+    if run.stop is not None:
+        raise run.stop
+
+
+@dataclass
+class _BatchRun(Generic[_T]):
+    """The state of one :func:`run_batches`: the batches left, those in flight, what stopped it."""
+
+    batches: Iterator[Sequence[_T]]
+    process: Callable[[Sequence[_T]], BatchOutcome]
+    fail: Callable[[Sequence[_T], BaseException, bool], BatchOutcome]
+    sink: RecordSink
+    progress: ProgressLog
+    before_send: Callable[[Sequence[_T]], None] | None
+    in_flight: dict[Future[BatchOutcome], Sequence[_T]] = field(default_factory=dict)
+    completed: queue.SimpleQueue[Future[BatchOutcome]] = field(default_factory=queue.SimpleQueue)
+    stop: BaseException | None = None
+    inputs_broken: bool = False
+
+    def send_while_room(self, executor: ThreadPoolExecutor, limit: Callable[[], int]) -> None:
+        """Submit batches until ``limit()`` are in flight, the batches run out or the run stops."""
+        while self.stop is None and len(self.in_flight) < max(limit(), 1):
+            try:
+                batch = next(self.batches)
+            except StopIteration:
+                return
+            except Exception as exc:
+                self.stop, self.inputs_broken = exc, True
+                return
+            if self.before_send is not None:
+                self.before_send(batch)
+            future = executor.submit(self.process, batch)
+            self.in_flight[future] = batch
+            future.add_done_callback(self.completed.put)
+
+    def collect(self, future: Future[BatchOutcome]) -> None:
+        """Write a finished batch's outcome; a batch that raised stops the run (and is accounted)."""
+        batch = self.in_flight.pop(future)
+        try:
+            outcome = future.result()
+        except Exception as exc:
+            self.stop = self.stop or exc
+            outcome = self.fail(batch, exc, True)
+        self.record(batch, outcome)
+
+    def record(self, batch: Sequence[_T], outcome: BatchOutcome) -> None:
+        """Write an outcome and count it."""
+        self.sink.write(outcome.results, outcome.errors)
+        self.progress.update(len(batch), len(outcome.results), len(outcome.errors))
 
 
 def _until_broken(iterator: Iterator[Sequence[_T]]) -> Iterator[Sequence[_T]]:

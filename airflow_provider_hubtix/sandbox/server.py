@@ -27,6 +27,8 @@ __all__ = ["OBJECT_PREFIXES", "TOKEN_PATHS", "HubSpotSandbox", "SandboxStats"]
 OBJECT_PREFIXES = ("/crm/v3/objects/tickets", "/crm/objects/2026-03/tickets")
 TOKEN_PATHS = {"/oauth/v1/token": "v1", "/oauth/2026-03/token": "2026-03"}
 
+_Reply = tuple[int, dict[str, str], Body | None]
+"""An answer: status, headers and JSON body (``None``: drop the connection)."""
 _ENDPOINTS = {
     "": "list",
     "/batch/create": "batch_create",
@@ -297,23 +299,29 @@ class HubSpotSandbox:
             self._stats = SandboxStats()
 
     # -- request handling (called by the handler threads) ----------------------------------------
-    def handle(
-        self, method: str, target: str, headers: Any, body: bytes
-    ) -> tuple[int, dict[str, str], Body | None]:
+    def handle(self, method: str, target: str, headers: Any, body: bytes) -> _Reply:
         """Answer one request: ``(status, headers, JSON body)``; a ``None`` body drops the connection."""
         split = urlsplit(target)
         path, query = split.path.rstrip("/"), parse_qs(split.query)
         if path in TOKEN_PATHS:
             return self._oauth_token(method, TOKEN_PATHS[path], body)
+        endpoint, refusal = self._route(method, path, headers)
+        if refusal is not None:
+            return refusal
+        return self._serve(endpoint, body, query)
+
+    def _route(self, method: str, path: str, headers: Any) -> tuple[str, _Reply | None]:
+        """The endpoint of a request, and the 404 / 405 / 401 answer refusing it, if any."""
         prefix = next((p for p in OBJECT_PREFIXES if path.startswith(p)), None)
         endpoint = _ENDPOINTS.get(path[len(prefix) :] if prefix else "?")
         if endpoint is None:
-            return 404, {}, error_body("OBJECT_NOT_FOUND", f"No route for {method} {path}")
+            return "", (404, {}, error_body("OBJECT_NOT_FOUND", f"No route for {method} {path}"))
         if (endpoint == "list") != (method == "GET"):
-            return 405, {}, error_body("METHOD_NOT_ALLOWED", f"{method} is not allowed on {path}")
-        auth = self._authenticate(headers.get("Authorization", ""))
-        if auth is not None:
-            return auth
+            return endpoint, (405, {}, error_body("METHOD_NOT_ALLOWED", f"{method} is not allowed on {path}"))
+        return endpoint, self._authenticate(headers.get("Authorization", ""))
+
+    def _serve(self, endpoint: str, body: bytes, query: dict[str, list[str]]) -> _Reply:
+        """Count the request against the rate limits, inject the configured faults, then operate."""
         with self._lock:
             verdict = self._count(endpoint)
             if not verdict.allowed:

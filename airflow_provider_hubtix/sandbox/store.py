@@ -66,11 +66,9 @@ def _batch_inputs(
     inputs = body.get("inputs") if isinstance(body, dict) else None
     if not isinstance(inputs, list) or not inputs:
         return [], error_body("VALIDATION_ERROR", "Invalid input JSON: 'inputs' must be a non-empty array.")
-    if len(inputs) > MAX_BATCH_SIZE:
-        return [], error_body(
-            "VALIDATION_ERROR",
-            f"The maximum number of inputs supported in a batch request is {MAX_BATCH_SIZE}",
-        )
+    too_many = _too_many_inputs(len(inputs), history=False)
+    if too_many is not None:
+        return [], error_body("VALIDATION_ERROR", too_many)
     for position, item in enumerate(inputs):
         problem = shape_problem(item, position)
         if problem is not None:
@@ -303,31 +301,15 @@ class TicketStore:
 
     def read(self, body: Any, archived: bool) -> tuple[int, Body]:
         """``POST …/tickets/batch/read``."""
-        if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
-            return 400, error_body("VALIDATION_ERROR", "Invalid input JSON: 'inputs' must be an array.")
-        for key in ("properties", "propertiesWithHistory"):
-            if not isinstance(body.get(key), list):
-                return 400, error_body("VALIDATION_ERROR", f"Invalid input JSON: '{key}' is required.")
-        inputs, history = body["inputs"], body["propertiesWithHistory"]
-        if len(inputs) > MAX_BATCH_SIZE:
-            return 400, error_body(
-                "VALIDATION_ERROR",
-                f"The maximum number of inputs supported in a batch request is {MAX_BATCH_SIZE}",
-            )
-        if history and len(inputs) > MAX_BATCH_SIZE_WITH_HISTORY:
-            return 400, error_body(
-                "VALIDATION_ERROR",
-                "The maximum number of inputs supported in a batch request for property histories is "
-                f"{MAX_BATCH_SIZE_WITH_HISTORY}",
-            )
+        problem = self._read_problem(body)
+        if problem is not None:
+            return 400, error_body("VALIDATION_ERROR", problem)
         id_property = body.get("idProperty")
-        if id_property and id_property != self.unique_property:
-            return 400, error_body("VALIDATION_ERROR", f"{id_property} is not a unique identifier property")
         properties = body["properties"] or list(DEFAULT_READ_PROPERTIES)
         results: list[Body] = []
         missing: list[str] = []
         seen: set[str] = set()
-        for item in inputs:
+        for item in body["inputs"]:
             key = str(item.get("id")) if isinstance(item, dict) else ""
             if key in seen:
                 continue
@@ -337,30 +319,24 @@ class TicketStore:
             if ticket is None or ticket["archived"] != archived:
                 missing.append(key)
                 continue
-            results.append(self.public(ticket, properties, history))
+            results.append(self.public(ticket, properties, body["propertiesWithHistory"]))
         self._rng.shuffle(results)
-        envelope: Body = {
-            "status": "COMPLETE",
-            "results": results,
-            "startedAt": now_iso(),
-            "completedAt": now_iso(),
-        }
-        if missing:
-            envelope.update(
-                numErrors=1,
-                errors=[
-                    {
-                        "status": "error",
-                        "category": "OBJECT_NOT_FOUND",
-                        "message": "Could not get some TICKET objects, they may be deleted or not exist. "
-                        "Check that ids are valid.",
-                        "context": {"ids": missing},
-                        "errors": [],
-                    }
-                ],
-            )
-            return 207, envelope
-        return 200, envelope
+        return _read_answer(results, missing)
+
+    def _read_problem(self, body: Any) -> str | None:
+        """Why HubSpot refuses a batch read as a whole (400), or ``None``."""
+        if not isinstance(body, dict) or not isinstance(body.get("inputs"), list):
+            return "Invalid input JSON: 'inputs' must be an array."
+        for key in ("properties", "propertiesWithHistory"):
+            if not isinstance(body.get(key), list):
+                return f"Invalid input JSON: '{key}' is required."
+        too_many = _too_many_inputs(len(body["inputs"]), history=bool(body["propertiesWithHistory"]))
+        if too_many is not None:
+            return too_many
+        id_property = body.get("idProperty")
+        if id_property and id_property != self.unique_property:
+            return f"{id_property} is not a unique identifier property"
+        return None
 
     def list_page(self, limit: int) -> Body:
         """``GET …/tickets?limit=N``: the first active tickets."""
@@ -377,3 +353,41 @@ class TicketStore:
         ticket = self.tickets[ticket_id]
         ticket["archived"] = True
         ticket["archivedAt"] = now_iso()
+
+
+def _too_many_inputs(count: int, *, history: bool) -> str | None:
+    """HubSpot's message for a batch over its limit (100 inputs, 50 with history), or ``None``."""
+    if count > MAX_BATCH_SIZE:
+        return f"The maximum number of inputs supported in a batch request is {MAX_BATCH_SIZE}"
+    if history and count > MAX_BATCH_SIZE_WITH_HISTORY:
+        return (
+            "The maximum number of inputs supported in a batch request for property histories is "
+            f"{MAX_BATCH_SIZE_WITH_HISTORY}"
+        )
+    return None
+
+
+def _read_answer(results: list[Body], missing: list[str]) -> tuple[int, Body]:
+    """A batch read's answer: 200, or 207 with one OBJECT_NOT_FOUND error naming the missing ids."""
+    envelope: Body = {
+        "status": "COMPLETE",
+        "results": results,
+        "startedAt": now_iso(),
+        "completedAt": now_iso(),
+    }
+    if not missing:
+        return 200, envelope
+    envelope.update(
+        numErrors=1,
+        errors=[
+            {
+                "status": "error",
+                "category": "OBJECT_NOT_FOUND",
+                "message": "Could not get some TICKET objects, they may be deleted or not exist. "
+                "Check that ids are valid.",
+                "context": {"ids": missing},
+                "errors": [],
+            }
+        ],
+    )
+    return 207, envelope
