@@ -193,7 +193,7 @@ class HubSpotTransport:
     :param sleep: how to wait between retries (injectable for tests).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (one keyword-only argument per setting)
         self,
         base_url: str,
         access_token: str,

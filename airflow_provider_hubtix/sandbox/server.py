@@ -106,7 +106,7 @@ class HubSpotSandbox:
         ``conflict`` or ``opaque`` (see :data:`~airflow_provider_hubtix.sandbox.store.DUPLICATE_STYLES`).
     """
 
-    def __init__(
+    def __init__(  # noqa: PLR0913 (one keyword-only argument per sandbox option)
         self,
         token: str = "sandbox-token",
         *,
