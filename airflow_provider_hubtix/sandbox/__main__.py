@@ -16,6 +16,34 @@ __all__ = ["main"]
 
 def main(argv: list[str] | None = None) -> None:
     """Parse the command line, start the sandbox, print its URL, wait for a stop signal."""
+    args = _parser().parse_args(argv)
+    sandbox = HubSpotSandbox(
+        args.token,
+        rate=args.rate,
+        daily=args.daily,
+        latency_ms=args.latency_ms,
+        fail_rate=args.fail_rate,
+        lose_rate=args.lose_rate,
+        unique_property=args.unique_property or None,
+        seed=args.seed,
+        port=args.port,
+        host=args.host,
+        timing=args.timing,
+        duplicate_style=args.duplicate_style,
+    )
+    stop = threading.Event()
+
+    def request_stop(_signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, request_stop)
+    signal.signal(signal.SIGINT, request_stop)
+    with sandbox:
+        print(f"HubSpot sandbox listening on {sandbox.url}", flush=True)
+        stop.wait()
+
+
+def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(description="A local HubSpot-compatible tickets API.")
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8765, help="0 picks a free port")
@@ -44,31 +72,7 @@ def main(argv: list[str] | None = None) -> None:
         default="hubspot",
         help="how a duplicate unique value is reported (default: as HubSpot does)",
     )
-    args = parser.parse_args(argv)
-    sandbox = HubSpotSandbox(
-        args.token,
-        rate=args.rate,
-        daily=args.daily,
-        latency_ms=args.latency_ms,
-        fail_rate=args.fail_rate,
-        lose_rate=args.lose_rate,
-        unique_property=args.unique_property or None,
-        seed=args.seed,
-        port=args.port,
-        host=args.host,
-        timing=args.timing,
-        duplicate_style=args.duplicate_style,
-    )
-    stop = threading.Event()
-
-    def request_stop(_signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, request_stop)
-    signal.signal(signal.SIGINT, request_stop)
-    with sandbox:
-        print(f"HubSpot sandbox listening on {sandbox.url}", flush=True)
-        stop.wait()
+    return parser
 
 
 if __name__ == "__main__":

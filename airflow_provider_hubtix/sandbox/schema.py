@@ -74,40 +74,11 @@ def validate_properties(
     problems: list[dict[str, Any]] = []
     values: dict[str, str] = {}
     for name, raw in properties.items():
-        definition = schema.get(name)
-        if definition is None:
-            problems.append(
-                property_problem(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
-            )
-            continue
-        if isinstance(raw, bool):
-            value = "true" if raw else "false"
-        elif isinstance(raw, int | float):
-            value = str(raw)
-        elif isinstance(raw, str):
-            value = raw
-        elif raw is None:
-            value = ""
+        value, problem = _check_value(name, raw, schema.get(name))
+        if problem is not None:
+            problems.append(problem)
         else:
-            problems.append(property_problem(name, "INVALID_STRING", f'Property "{name}" must be a string'))
-            continue
-        if len(value) > MAX_VALUE_CHARS:
-            problems.append(
-                property_problem(
-                    name, "INVALID_STRING", f'Property "{name}" is longer than {MAX_VALUE_CHARS} characters'
-                )
-            )
-            continue
-        if definition.options is not None and value and value not in definition.options:
-            problems.append(
-                property_problem(
-                    name,
-                    "INVALID_OPTION",
-                    f'{value} was not one of the allowed options for property "{name}"',
-                )
-            )
-            continue
-        values[name] = value
+            values[name] = value
     for name, definition in schema.items():
         if (
             creating
@@ -119,6 +90,27 @@ def validate_properties(
     if problems:
         return values, invalid_properties_message(problems)
     return values, None
+
+
+def _check_value(name: str, raw: Any, definition: PropertyDef | None) -> tuple[str, dict[str, Any] | None]:
+    """One property's value as HubSpot stores it (a string), or the problem HubSpot reports."""
+    if definition is None:
+        return "", property_problem(name, "PROPERTY_DOESNT_EXIST", f'Property "{name}" does not exist')
+    if isinstance(raw, bool):
+        value = "true" if raw else "false"
+    elif isinstance(raw, int | float):
+        value = str(raw)
+    elif isinstance(raw, str) or raw is None:
+        value = raw or ""
+    else:
+        return "", property_problem(name, "INVALID_STRING", f'Property "{name}" must be a string')
+    if len(value) > MAX_VALUE_CHARS:
+        message = f'Property "{name}" is longer than {MAX_VALUE_CHARS} characters'
+        return "", property_problem(name, "INVALID_STRING", message)
+    if definition.options is not None and value and value not in definition.options:
+        message = f'{value} was not one of the allowed options for property "{name}"'
+        return "", property_problem(name, "INVALID_OPTION", message)
+    return value, None
 
 
 def invalid_properties_message(problems: list[dict[str, Any]]) -> str:
