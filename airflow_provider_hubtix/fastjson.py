@@ -31,8 +31,9 @@ import orjson
 
 __all__ = ["dumps_bytes", "dumps_line", "loads"]
 
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
-"""A run of digits orjson may read as a float (an integer beyond 64 bits)."""
+_DIGITS_AS_ZEROS = bytes.maketrans(b"123456789", b"000000000")
+_LONG_DIGITS = b"0" * 19
+"""A run of digits orjson may read as a float (an integer beyond 64 bits), once digits are zeros."""
 _NUMBER_WITH_E_MINUS = re.compile(rb"(?:^|[:,\[])-?[0-9.]+e-")
 """A number spelt with ``e-`` (``1.5e-7``) where a JSON value starts, in compact orjson output: text
 such as ``"e-mail"`` or ``"cpu-12e-7"`` is not one; a string that looks like JSON (``"a:1e-5"``) is
@@ -50,7 +51,7 @@ def loads(text: str | bytes) -> Any:
     :raises json.JSONDecodeError: when the text is not valid JSON.
     """
     data = text.encode(errors="surrogatepass") if isinstance(text, str) else text
-    if not _LONG_NUMBER.search(data):
+    if _LONG_DIGITS not in data.translate(_DIGITS_AS_ZEROS):  # a C-speed scan; a regex costs 8x
         try:
             return orjson.loads(data)  # the bytes already made: orjson would encode a str again
         except orjson.JSONDecodeError:
@@ -79,7 +80,7 @@ def _orjson_line(record: Any) -> bytes | None:
         line = orjson.dumps(record, default=_refuse, option=_PLAIN_TYPES_ONLY | orjson.OPT_APPEND_NEWLINE)
     except TypeError:  # not plain JSON data (non-string keys, datetimes …): json's own rules
         return None
-    if b"0.0000" in line or _NUMBER_WITH_E_MINUS.search(line):
+    if b"0.0000" in line or (b"e-" in line and _NUMBER_WITH_E_MINUS.search(line)):
         return None  # maybe a float below 1e-4
     return line
 
