@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
+from operator import itemgetter
 from typing import Any
 
 from airflow_provider_hubtix.batch_response import BatchResponse
@@ -189,22 +190,25 @@ def _match_by_echo(
 ) -> tuple[list[tuple[WriteInput, Record]], list[Record]]:
     """Pair each result with an input whose every sent property it echoes with the same value.
 
-    Inputs are grouped by the set of property names they sent, then by those values; a result
-    missing one of a group's names cannot match that group's inputs.
+    Inputs are grouped by the set of property names they sent, then by those values (read by one
+    ``itemgetter`` per group); a result missing one of a group's names cannot match that group's inputs.
     """
-    groups: dict[tuple[str, ...], dict[tuple[Any, ...], list[WriteInput]]] = {}
+    groups: dict[tuple[str, ...], tuple[Callable[[Any], Any], dict[Any, list[WriteInput]]]] = {}
     for item in pending:
         names = tuple(sorted(item.properties))
-        values = tuple(item.properties[name] for name in names)
-        groups.setdefault(names, {}).setdefault(values, []).append(item)
+        if names not in groups:
+            groups[names] = (itemgetter(*names), {})
+        key_of, by_values = groups[names]
+        by_values.setdefault(key_of(item.properties), []).append(item)
     matched: list[tuple[WriteInput, Record]] = []
     unmatched: list[Record] = []
     for result in results:
         props = _properties(result)
-        for names, by_values in groups.items():
-            if not all(name in props for name in names):
+        for key_of, by_values in groups.values():
+            try:
+                bucket = by_values.get(key_of(props))
+            except KeyError:
                 continue
-            bucket = by_values.get(tuple(props[name] for name in names))
             if bucket:
                 matched.append((bucket.pop(0), result))
                 break

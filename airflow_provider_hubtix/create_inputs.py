@@ -140,6 +140,9 @@ def _checked(
     raw_properties, associations, trace_id = _parts(item, _where(index, location))
     properties: dict[str, str] = {}
     for name, value in raw_properties.items():
+        if type(value) is str and type(name) is str and name and len(value) <= MAX_VALUE_CHARS:
+            properties[name] = value  # the common case without a call: ~3 us per ticket at the ceiling
+            continue
         checked = _property_value(index, location, name, value)
         if checked is not None:
             properties[name] = checked

@@ -28,7 +28,6 @@ __all__ = [
     "as_names",
     "check_inline_shape",
     "check_optional_name",
-    "file_format",
     "iter_file",
     "parse_inline",
 ]
@@ -129,7 +128,7 @@ def as_names(value: Any, what: str) -> list[str]:
     return names
 
 
-def file_format(path: str) -> str:
+def _file_format(path: str) -> str:
     """Return ``json``, ``jsonl`` or ``csv`` from a path's suffix, or raise.
 
     :param path: the file's path or URI.
@@ -153,7 +152,7 @@ def iter_file(path: str, open_binary: OpenBinary) -> Iterator[tuple[str, Any]]:
     :param path: the file's path or URI (its suffix picks the format).
     :param open_binary: opens the file for reading bytes.
     """
-    fmt = file_format(path)
+    fmt = _file_format(path)
     with open_binary() as raw:
         text = io.TextIOWrapper(raw, encoding="utf-8-sig", newline="" if fmt == "csv" else None)
         try:

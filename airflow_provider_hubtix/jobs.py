@@ -62,10 +62,8 @@ __all__ = [
     "TicketsClient",
     "UpsertJob",
     "WriteJob",
-    "auto_concurrency",
     "may_mean_exists",
     "require_id_property",
-    "validate_all",
 ]
 
 _MAX_RECONCILE_ROUNDS = 8
@@ -117,7 +115,7 @@ def require_id_property(id_property: Any) -> None:
         )
 
 
-def validate_all(
+def _validate_all(
     items: Iterable[Located],
     normalise: Callable[[Any, int, str], Any],
     *,
@@ -159,7 +157,7 @@ def validate_all(
     return count
 
 
-def auto_concurrency(client: TicketsClient, max_concurrency: int | None) -> Concurrency:
+def _auto_concurrency(client: TicketsClient, max_concurrency: int | None) -> Concurrency:
     """``max_concurrency`` if set; else as many batches in flight as the rate budget lets go within
     one round trip (the budget itself, as HubSpot's headers reveal it), at most
     :data:`~airflow_provider_hubtix.runner.AUTO_MAX_CONCURRENCY`.
@@ -204,7 +202,7 @@ class WriteJob:
     :param client: the HubSpot client (the hook).
     :param id_property: unique-value property every input carries (required for upsert).
     :param batch_size: inputs per request (1 to 100).
-    :param max_concurrency: requests in flight at most; ``None``: automatic (see :func:`auto_concurrency`).
+    :param max_concurrency: requests in flight at most; ``None``: automatic (see :func:`_auto_concurrency`).
     :param log: where progress goes.
     :param daily_budget: the client's daily budget, to say up front whether the run fits in it.
     :param sleep: how to wait between create attempts (injectable for tests, as the transport's).
@@ -242,7 +240,7 @@ class WriteJob:
 
         :param items: the located raw inputs.
         """
-        return validate_all(items, self.check, unique_key=_identity if self.id_property else None)
+        return _validate_all(items, self.check, unique_key=_identity if self.id_property else None)
 
     def run(
         self,
@@ -276,7 +274,7 @@ class WriteJob:
             self.process,
             self.fail,
             sink,
-            max_concurrency=auto_concurrency(self.client, self.max_concurrency),
+            max_concurrency=_auto_concurrency(self.client, self.max_concurrency),
             progress=progress,
             before_send=lambda batch: sink.sending([item.index for item in batch]),
         )
@@ -547,7 +545,7 @@ class ReadJob:
     :param properties: properties to return.
     :param properties_with_history: properties to return with history (batches of 50 then).
     :param archived: read archived tickets.
-    :param max_concurrency: requests in flight at most; ``None``: automatic (see :func:`auto_concurrency`).
+    :param max_concurrency: requests in flight at most; ``None``: automatic (see :func:`_auto_concurrency`).
     :param log: where progress goes.
     :param daily_budget: the client's daily budget, to say up front whether the run fits in it.
     """
@@ -575,7 +573,7 @@ class ReadJob:
 
         :param items: the located raw ids.
         """
-        return validate_all(items, self.normalise, unique_key=None)
+        return _validate_all(items, self.normalise, unique_key=None)
 
     def run(self, items: Iterable[Located], sink: RecordSink, *, total: int | None = None) -> None:
         """Read every id, writing records to ``sink``.
@@ -592,7 +590,7 @@ class ReadJob:
             self.process,
             self.fail,
             sink,
-            max_concurrency=auto_concurrency(self.client, self.max_concurrency),
+            max_concurrency=_auto_concurrency(self.client, self.max_concurrency),
             progress=ProgressLog(self.log, "read", total, batch_size=self.batch_size),
         )
 

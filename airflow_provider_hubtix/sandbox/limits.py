@@ -7,9 +7,9 @@ from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
 
-__all__ = ["UNLIMITED_MAX", "RateLimits", "Verdict"]
+__all__ = ["RateLimits", "Verdict"]
 
-UNLIMITED_MAX = 1_000_000
+_UNLIMITED_MAX = 1_000_000
 """What ``X-HubSpot-RateLimit-Max`` says when the sandbox runs without a 10-second limit."""
 
 
@@ -74,7 +74,7 @@ class RateLimits:
         return self._headers()
 
     def _headers(self) -> dict[str, str]:
-        maximum = self.rate or UNLIMITED_MAX
+        maximum = self.rate or _UNLIMITED_MAX
         return {
             "X-HubSpot-RateLimit-Max": str(maximum),
             "X-HubSpot-RateLimit-Remaining": str(max(maximum - len(self._window), 0)),

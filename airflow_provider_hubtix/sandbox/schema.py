@@ -10,7 +10,6 @@ from airflow_provider_hubtix.limits import MAX_VALUE_CHARS
 
 __all__ = [
     "DEFAULT_READ_PROPERTIES",
-    "READ_ONLY_PROPERTIES",
     "TICKET_PROPERTIES",
     "PropertyDef",
     "invalid_properties_message",
@@ -46,7 +45,7 @@ TICKET_PROPERTIES: dict[str, PropertyDef] = {
 }
 """Known properties; the configured unique property is added to these if missing. Extend freely."""
 
-READ_ONLY_PROPERTIES = frozenset({"hs_object_id", "hs_lastmodifieddate"})
+_READ_ONLY_PROPERTIES = frozenset({"hs_object_id", "hs_lastmodifieddate"})
 
 DEFAULT_READ_PROPERTIES = (
     "createdate",

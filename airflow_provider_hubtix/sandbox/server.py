@@ -22,10 +22,10 @@ from airflow_provider_hubtix.sandbox.limits import RateLimits
 from airflow_provider_hubtix.sandbox.store import Body, TicketStore, check_duplicate_style, error_body
 from airflow_provider_hubtix.sandbox.timing import Timing
 
-__all__ = ["OBJECT_PREFIXES", "TOKEN_PATHS", "HubSpotSandbox", "SandboxStats"]
+__all__ = ["HubSpotSandbox", "SandboxStats"]
 
-OBJECT_PREFIXES = ("/crm/v3/objects/tickets", "/crm/objects/2026-03/tickets")
-TOKEN_PATHS = {"/oauth/v1/token": "v1", "/oauth/2026-03/token": "2026-03"}
+_OBJECT_PREFIXES = ("/crm/v3/objects/tickets", "/crm/objects/2026-03/tickets")
+_TOKEN_PATHS = {"/oauth/v1/token": "v1", "/oauth/2026-03/token": "2026-03"}
 
 _Reply = tuple[int, dict[str, str], Body | None]
 """An answer: status, headers and JSON body (``None``: drop the connection)."""
@@ -303,8 +303,8 @@ class HubSpotSandbox:
         """Answer one request: ``(status, headers, JSON body)``; a ``None`` body drops the connection."""
         split = urlsplit(target)
         path, query = split.path.rstrip("/"), parse_qs(split.query)
-        if path in TOKEN_PATHS:
-            return self._oauth_token(method, TOKEN_PATHS[path], body)
+        if path in _TOKEN_PATHS:
+            return self._oauth_token(method, _TOKEN_PATHS[path], body)
         endpoint, refusal = self._route(method, path, headers)
         if refusal is not None:
             return refusal
@@ -312,7 +312,7 @@ class HubSpotSandbox:
 
     def _route(self, method: str, path: str, headers: Any) -> tuple[str, _Reply | None]:
         """The endpoint of a request, and the 404 / 405 / 401 answer refusing it, if any."""
-        prefix = next((p for p in OBJECT_PREFIXES if path.startswith(p)), None)
+        prefix = next((p for p in _OBJECT_PREFIXES if path.startswith(p)), None)
         endpoint = _ENDPOINTS.get(path[len(prefix) :] if prefix else "?")
         if endpoint is None:
             return "", (404, {}, error_body("OBJECT_NOT_FOUND", f"No route for {method} {path}"))
@@ -521,7 +521,7 @@ class _Handler(BaseHTTPRequestHandler):
     def _serve(self, method: str) -> None:
         length = int(self.headers.get("Content-Length") or 0)
         raw = self.rfile.read(length) if length else b""
-        timed = self.path.split("?")[0] not in TOKEN_PATHS
+        timed = self.path.split("?")[0] not in _TOKEN_PATHS
         if timed and (delay := self.sandbox.arrival_delay()):
             time.sleep(delay)
         status, headers, body = self.sandbox.handle(method, self.path, self.headers, raw)

@@ -26,15 +26,13 @@ from airflow_provider_hubtix.sandbox.schema import (
 
 __all__ = [
     "DUPLICATE_STYLES",
-    "FIRST_ID",
     "Body",
     "TicketStore",
     "check_duplicate_style",
     "error_body",
-    "now_iso",
 ]
 
-FIRST_ID = 1_000_000_001
+_FIRST_ID = 1_000_000_001
 DUPLICATE_STYLES = ("hubspot", "conflict", "opaque")
 """How a duplicate unique value is reported (HubSpot leaves it undocumented): ``hubspot`` as public
 reports show it (a ``VALIDATION_ERROR`` embedding the property's result, "already has that value"),
@@ -43,7 +41,7 @@ reports show it (a ``VALIDATION_ERROR`` embedding the property's result, "alread
 Body = dict[str, Any]
 
 
-def now_iso() -> str:
+def _now_iso() -> str:
     """The current UTC time as HubSpot writes it (milliseconds, ``Z``)."""
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
 
@@ -113,13 +111,13 @@ class TicketStore:
         self._rng = rng
         self.tickets: dict[str, Body] = {}
         self._by_unique: dict[str, str] = {}
-        self._next_id = FIRST_ID
+        self._next_id = _FIRST_ID
 
     def reset(self) -> None:
         """Forget every ticket."""
         self.tickets.clear()
         self._by_unique.clear()
-        self._next_id = FIRST_ID
+        self._next_id = _FIRST_ID
 
     def create(self, body: Any) -> tuple[int, Body]:
         """``POST …/tickets/batch/create``."""
@@ -193,14 +191,14 @@ class TicketStore:
         if errors and not traced:
             first = errors[0]
             return 400, error_body(first["category"], first["message"], context=first.get("context") or {})
-        started = now_iso()
+        started = _now_iso()
         results = write(started)
         self._rng.shuffle(results)
         envelope: Body = {
             "status": "COMPLETE",
             "results": results,
             "startedAt": started,
-            "completedAt": now_iso(),
+            "completedAt": _now_iso(),
         }
         if not errors:
             return ok_status, envelope
@@ -352,7 +350,7 @@ class TicketStore:
         """Archive one ticket (it then reads only with ``archived=true``)."""
         ticket = self.tickets[ticket_id]
         ticket["archived"] = True
-        ticket["archivedAt"] = now_iso()
+        ticket["archivedAt"] = _now_iso()
 
 
 def _too_many_inputs(count: int, *, history: bool) -> str | None:
@@ -372,8 +370,8 @@ def _read_answer(results: list[Body], missing: list[str]) -> tuple[int, Body]:
     envelope: Body = {
         "status": "COMPLETE",
         "results": results,
-        "startedAt": now_iso(),
-        "completedAt": now_iso(),
+        "startedAt": _now_iso(),
+        "completedAt": _now_iso(),
     }
     if not missing:
         return 200, envelope
