@@ -160,8 +160,9 @@ def _checked(
 
 def _parts(item: Any, where: str) -> tuple[Mapping[Any, Any], list[Any], str | None]:
     """An input's raw properties, associations and trace id (a plain properties dict, or HubSpot's
-    shape), each checked for its type."""
-    if not isinstance(item, Mapping):
+    shape), each checked for its type (``dict`` first: a plain dict skips the ABC check, ~1 us per
+    ticket at the ceiling)."""
+    if not isinstance(item, dict | Mapping):
         raise InvalidInputError(
             f"{where} is a {type(item).__name__}; each input must be an object: "
             'a properties dict or {"properties": {...}, "associations": [...]}.'
@@ -176,7 +177,7 @@ def _parts(item: Any, where: str) -> tuple[Mapping[Any, Any], list[Any], str | N
         )
     raw_properties, associations = item["properties"], item.get("associations", [])
     trace_id = item.get("objectWriteTraceId")
-    if not isinstance(raw_properties, Mapping):
+    if not isinstance(raw_properties, dict | Mapping):
         raise InvalidInputError(
             f"{where}: 'properties' must be an object; got {type(raw_properties).__name__}."
         )
