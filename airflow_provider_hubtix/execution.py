@@ -7,6 +7,7 @@ The operators call :func:`execute_job` and only publish what it returns. The out
 
 from __future__ import annotations
 
+import gc
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -88,6 +89,19 @@ def execute_job(
     :param log: where progress goes.
     :raises InvalidInputError: before anything is sent, when an input is invalid.
     """
+    # The objects alive before the run (Airflow's own, some 160,000) are left out of the garbage
+    # collector's full scans during it: measured at HubSpot's ceiling, this keeps the client's CPU
+    # under a quarter of HubSpot's SDK loop's (see docs/performance.md).
+    gc.freeze()
+    try:
+        return _execute_frozen(job, items, folder, log)
+    finally:
+        gc.unfreeze()
+
+
+def _execute_frozen(
+    job: WriteJob | ReadJob, items: Callable[[], Iterator[Located]], folder: Any | None, log: Logger
+) -> JobRun:
     resumable = isinstance(job, WriteJob) and isinstance(folder, Path)
     fingerprint = InputsFingerprint() if resumable else None
     total = job.validate(items() if fingerprint is None else _fingerprinted(items(), fingerprint))

@@ -64,6 +64,7 @@ from airflow_provider_hubtix.exceptions import (
     HubSpotValidationError,
 )
 from airflow_provider_hubtix.hooks.oauth import OAuthCredentials, OAuthTokenSource, response_json
+from airflow_provider_hubtix.hooks.prepared import JsonRequests
 from airflow_provider_hubtix.ratelimit import RateLimiter
 
 __all__ = [
@@ -304,16 +305,18 @@ class HubSpotTransport:
     def _prepare(self, call: _Call, token: str) -> requests.PreparedRequest:
         """The request as ``Session.request`` would send it; the body encoded by orjson when exact."""
         data = fastjson.dumps_bytes(call.body) if call.body is not None else None
+        if data is not None:  # the batch calls: prepared from a per-URL template (see prepared.py)
+            return self._json_requests.prepare(
+                call.method, self.base_url + call.path, token, data, call.params
+            )
         request = requests.Request(
-            call.method,
-            self.base_url + call.path,
-            params=call.params,
-            data=data,
-            json=call.body if data is None else None,
-            headers={"Content-Type": "application/json"} if data is not None else None,
-            auth=_Bearer(token),
+            call.method, self.base_url + call.path, params=call.params, json=call.body, auth=_Bearer(token)
         )
         return self.session.prepare_request(request)
+
+    @cached_property
+    def _json_requests(self) -> JsonRequests:
+        return JsonRequests(self.session)
 
     @cached_property
     def _send_settings(self) -> dict[str, Any]:
