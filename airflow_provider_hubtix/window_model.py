@@ -125,8 +125,6 @@ class WindowModel:
         self.paused_until = -INF
         self.viewed = False
         self.newest_view = -INF
-        self.last_view_at = -INF
-        self.last_free = 0
         self.allowance = 0
         self.allowance_until = -INF
         self.allowance_from = -INF
@@ -290,7 +288,6 @@ class WindowModel:
         if answered.sent < self.newest_view:
             return  # an older picture of the account than one already used
         self.newest_view = answered.sent
-        self.last_view_at = now
         self._update_others(others_at_least, others_at_most, now)
         self._update_allowance(answered, now, view)
 
@@ -321,7 +318,6 @@ class WindowModel:
             1 for leaves in self.others if leaves <= now + self.settings.grace_seconds
         )
         free = view.remaining - unseen - len(self.reusable) - settling
-        self.last_free = free
         lasting = self._free_throughout_grace(now, free)
         if not self.sharing(now) or answered.sent < self.allowance_from:
             return
