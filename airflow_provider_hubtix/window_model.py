@@ -349,8 +349,12 @@ class WindowModel:
         grace = self.settings.grace_seconds
         if free > 0:
             self.missed_probes = 0
-            self.next_probe = now + grace * self.rng.uniform(1.0, 1.5)
-            return
+            # Every idle client may go for the same few slots: each goes with the chance of the
+            # slots per client (clients counted as holding about as many slots as this one).
+            clients = 1 + math.ceil(len(self.others) / max(len(self.own), 1))
+            if self.rng.random() < free / clients:
+                self.next_probe = now + grace * self.rng.uniform(1.0, 1.5)
+                return
         soonest = min([*self.others_left[:1], *self.others[:1], now + self.window])
         backoff = min(grace * 2**self.missed_probes, self.window)
         self.next_probe = max(self.next_probe, soonest + backoff * self.rng.uniform(1.0, 2.0))
