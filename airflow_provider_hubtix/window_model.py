@@ -13,20 +13,23 @@ each takes:
   after its answer once answered. That bound is tightened by the answers' ``Remaining``: HubSpot
   counted ``Max - Remaining`` requests in the window at some moment between the answered request's
   send and its answer. Of our requests that may have been in the window then, all but that many were
-  not in it: they had left it, or had not arrived yet. Alone, at most that many can still arrive,
-  so all but the ones that would leave last (as many) arrived by the answer and leave one window
-  after it at the latest. That holds count for count (which is all the decision needs), in any
-  order of answers, and whether ``Remaining`` is computed when a request is counted or when it is
-  answered.
+  not in it: they had left it, or had not arrived yet. Alone, only those can still be on their way,
+  so all but as many of ours as would leave last had arrived by the answer and leave one window
+  after it at the latest. That holds count for count (which is all the decision needs), in any order
+  of answers, and whether ``Remaining`` is computed when a request is counted or when it is
+  answered. Ours that left are kept while an answer may still describe a moment they were in.
 * **Other clients** sharing the account. Whatever the window held beyond all of ours that may have
   been in it is somebody else's: their requests leave one window after the answer that showed them at
   the latest. Reordered or slow answers of ours are never taken for another client, since every
   request of ours that may have been in the window is counted as ours first. A 429 also shows that
   the account is fuller than we know.
 * **Sharing.** While others are about, a slot of ours that leaves the window stays ours to reuse for
-  a grace period; slots that are free beyond ours are split with the others (each takes part of its
-  share per view of the account); with nothing in flight, a process looks again (one request) when
-  something it knows of has surely left the window.
+  a grace period. Slots free beyond ours are taken only once every view of a grace period showed
+  them free (the owner's grace, and bursts on their way), then split with the others: each takes
+  part of its share once per round trip. With nothing in flight, a process looks again (one
+  request) a grace period after a view showed free slots, with the chance of those slots per
+  client, else once something it knows of has surely left the window, and twice as late after each
+  look that found the account full.
 """
 
 from __future__ import annotations
