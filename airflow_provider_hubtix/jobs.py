@@ -20,6 +20,7 @@ import itertools
 import json
 import logging
 import uuid
+from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol
@@ -194,7 +195,7 @@ def _stopped(
 
 
 @dataclass
-class WriteJob:
+class WriteJob(ABC):
     """What batch create and batch upsert share: validate, chunk, send, account for every input,
     resume from an earlier try. Subclasses differ only in how an input is checked and built, how a
     batch is sent and accounted for, and how existing tickets are settled.
@@ -223,17 +224,17 @@ class WriteJob:
         self._trace_prefix = uuid.uuid4().hex[:12]
         self._maybe_sent = IndexSet()
 
+    @abstractmethod
     def normalise(self, raw: Any, index: int, location: str) -> WriteInput:
         """Validate one raw input and build what is sent."""
-        raise NotImplementedError
 
+    @abstractmethod
     def check(self, raw: Any, index: int, location: str) -> str:
         """Validate one raw input without building it; return its ``id_property`` value (or ``""``)."""
-        raise NotImplementedError
 
+    @abstractmethod
     def process(self, batch: Sequence[WriteInput]) -> BatchOutcome:
         """Send one batch and account for it; raises only when the run must stop."""
-        raise NotImplementedError
 
     def validate(self, items: Iterable[Located]) -> int:
         """Validate every input; return the count.
