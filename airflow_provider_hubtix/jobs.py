@@ -161,7 +161,7 @@ def _validate_all(
 def _auto_concurrency(client: TicketsClient, max_concurrency: int | None) -> Concurrency:
     """``max_concurrency`` if set; else as many batches in flight as the rate budget lets go within
     one round trip (the budget itself, as HubSpot's headers reveal it), at most
-    :data:`~airflow_provider_hubtix.runner.AUTO_MAX_CONCURRENCY`.
+    :data:`~airflow_provider_hubtix.ratelimit.AUTO_MAX_CONCURRENCY`.
 
     :param client: the HubSpot client, asked for its current budget.
     :param max_concurrency: the user's setting, or ``None``.
@@ -297,11 +297,7 @@ class UpsertJob(WriteJob):
     verb: ClassVar[str] = "upserted"
 
     def __post_init__(self) -> None:
-        check_optional_name(self.id_property, "id_property")
-        if not self.id_property:
-            raise InvalidInputError(
-                "id_property is required for an upsert: the unique property it matches on."
-            )
+        require_id_property(self.id_property)
         super().__post_init__()
 
     def normalise(self, raw: Any, index: int, location: str) -> WriteInput:
