@@ -22,8 +22,12 @@ def categories(output: Path) -> dict[str, int]:
     return counts
 
 
-def test_done_when_daily_limit_40_and_5000_inputs(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    with HubSpotSandbox(daily=40, latency_ms=20, seed=3) as sandbox:
+@pytest.mark.parametrize("timing", ["fixed", "tail", "answer-time"])
+def test_done_when_daily_limit_40_and_5000_inputs(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, timing: str
+) -> None:
+    """Answers out of order, a slow tail and headers computed when answered keep the reserve too."""
+    with HubSpotSandbox(daily=40, latency_ms=20, seed=3, timing=timing) as sandbox:
         connect(monkeypatch, sandbox)
         inputs, output = write_inputs(tmp_path / "in.jsonl", 5000), tmp_path / "out"
         ti = TaskInstance()
