@@ -8,7 +8,8 @@ With ``output_path`` the outputs double as a checkpoint:
   listed there but absent from the results were in flight when the previous try died: their tickets
   may exist. With ``id_property`` they are read by it before anything is sent again (an existing
   ticket becomes a result with ``"new": false``); without it they are re-sent and flagged
-  ``possible_duplicate``.
+  ``possible_duplicate``. Each try first writes a mark line, so that inputs the last try listed
+  but recorded as ``NOT_ATTEMPTED`` (held back, never sent) are told from those an earlier try sent.
 - ``errors.jsonl`` is rewritten by every try: inputs that failed before are attempted again.
 - ``checkpoint.json`` holds a fingerprint of the inputs, so that a folder written for other inputs
   is never mistaken for this run's.
@@ -29,7 +30,7 @@ from typing import Any
 from airflow_provider_hubtix import fastjson
 from airflow_provider_hubtix.accounting import NOT_ATTEMPTED
 from airflow_provider_hubtix.errors import InvalidInputError
-from airflow_provider_hubtix.outputs import ERRORS_FILE, RESULTS_FILE, SENDING_FILE
+from airflow_provider_hubtix.outputs import ERRORS_FILE, RESULTS_FILE, SENDING_FILE, TRY_MARK
 
 __all__ = ["CHECKPOINT_FILE", "IndexSet", "InputsFingerprint", "ResumeState", "load_resume_state"]
 
@@ -125,22 +126,32 @@ def load_resume_state(folder: Path, fingerprint: str) -> ResumeState:
             os.truncate(results, good_bytes)
     sending = folder / SENDING_FILE
     if sending.exists():
-        never_sent = _never_sent(folder / ERRORS_FILE)
-        with sending.open(encoding="utf-8") as handle:
-            for line in handle:
-                try:
-                    batch = json.loads(line)["batch"]
-                except (ValueError, KeyError, TypeError):
-                    continue  # a torn line: that batch had not been sent yet
-                for index in batch:
-                    if index not in state.done and index not in never_sent:
-                        state.maybe_sent.add(index)
+        _scan_sending(sending, state, _never_sent(folder / ERRORS_FILE))
     checkpoint.write_text(json.dumps({"inputs_fingerprint": fingerprint}), encoding="utf-8")
     return state
 
 
+def _scan_sending(sending: Path, state: ResumeState, never_sent: IndexSet) -> None:
+    """Add to ``state.maybe_sent`` the inputs listed as about to go and not in the results.
+
+    ``errors.jsonl`` is the last try's alone, so its ``NOT_ATTEMPTED`` records clear only what the
+    last try listed (after the last :data:`TRY_MARK`): an input an earlier try listed may have gone.
+    """
+    with sending.open("rb") as handle:
+        last_try = max((number for number, line in enumerate(handle) if line == TRY_MARK), default=-1)
+        handle.seek(0)
+        for number, line in enumerate(handle):
+            try:
+                batch = json.loads(line)["batch"]
+            except (ValueError, KeyError, TypeError):
+                continue  # a try's mark, or a torn line: that batch had not been sent yet
+            for index in batch:
+                if index not in state.done and (number < last_try or index not in never_sent):
+                    state.maybe_sent.add(index)
+
+
 def _never_sent(errors: Path) -> IndexSet:
-    """Inputs the earlier try recorded as never sent (``NOT_ATTEMPTED``: held back when the run
+    """Inputs the last try recorded as never sent (``NOT_ATTEMPTED``: held back when the run
     stopped, e.g. at the daily reserve), although their batch was listed as about to go."""
     never = IndexSet()
     if errors.exists():

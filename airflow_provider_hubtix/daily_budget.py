@@ -31,6 +31,7 @@ from typing import Any
 
 from airflow_provider_hubtix.errors import InvalidInputError
 from airflow_provider_hubtix.progress import Logger
+from airflow_provider_hubtix.ratelimit import MAX_HEADER, int_header
 
 __all__ = [
     "DAILY_HEADER",
@@ -251,10 +252,13 @@ class DailyBudget:
                 self._remaining = max(self._remaining - 1, 0)
                 self._view_from = self._events + 1
             return
-        daily_limit = _int_header(headers, DAILY_HEADER)
-        remaining = _int_header(headers, DAILY_REMAINING_HEADER)
+        daily_limit = int_header(headers, DAILY_HEADER)
+        remaining = int_header(headers, DAILY_REMAINING_HEADER)
         if daily_limit is None or remaining is None:
-            self._headerless = self._headerless or self._remaining is None
+            # Only an answer with HubSpot's rate-limit headers but no daily ones is an OAuth call's
+            # (no daily limit); an edge server's 5xx carries none at all and proves nothing.
+            if int_header(headers, MAX_HEADER) is not None:
+                self._headerless = self._headerless or self._remaining is None
             return
         self._daily_limit = daily_limit
         if self._remaining is None or ticket >= self._view_from or remaining < self._remaining:
@@ -301,10 +305,3 @@ def _number(value: Any, text: str) -> Fraction:
     if not number.is_finite():
         raise InvalidInputError(f"daily_reserve={value!r} is not a number; {_HOW_TO_WRITE}")
     return Fraction(number)
-
-
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    try:
-        return int(headers[name])
-    except (KeyError, TypeError, ValueError):
-        return None

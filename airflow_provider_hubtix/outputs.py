@@ -20,6 +20,7 @@ __all__ = [
     "ERRORS_FILE",
     "RESULTS_FILE",
     "SENDING_FILE",
+    "TRY_MARK",
     "ErrorSample",
     "JsonLinesSink",
     "MemorySink",
@@ -35,6 +36,8 @@ OpenFile = Callable[[str, str], AbstractContextManager[IO[bytes]]]
 RESULTS_FILE = "results.jsonl"
 ERRORS_FILE = "errors.jsonl"
 SENDING_FILE = "sending.jsonl"
+TRY_MARK = b'{"try": "started"}\n'
+"""The line a try writes to ``sending.jsonl`` before its first batch."""
 
 
 class ErrorSample:
@@ -146,6 +149,9 @@ class JsonLinesSink:
         self._results = self._results_cm.__enter__()
         self._errors = self._errors_cm.__enter__()
         self._sending = self._sending_cm.__enter__() if self._sending_cm is not None else None
+        if self._sending is not None:  # where this try's batches start (see checkpoint.py)
+            self._sending.write(TRY_MARK)
+            self._sending.flush()
         self.results_count = resumed_results
         self.errors_count = 0
         self._sample = ErrorSample()

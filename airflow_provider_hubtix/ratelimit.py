@@ -30,6 +30,7 @@ __all__ = [
     "REMAINING_HEADER",
     "Permit",
     "RateLimiter",
+    "int_header",
     "read_view",
 ]
 
@@ -44,13 +45,14 @@ INTERVAL_HEADER = "X-HubSpot-RateLimit-Interval-Milliseconds"
 
 @dataclass(frozen=True)
 class Permit:
-    """One request's place in the window, from :meth:`RateLimiter.acquire` to :meth:`RateLimiter.release`.
+    """One request's place in the window, from :meth:`RateLimiter.acquire` to :meth:`RateLimiter.release`."""
 
-    :param sent_at: when the request was let go (the limiter's clock).
-    """
-
-    sent_at: float
     _sent: Sent
+
+    @property
+    def sent_at(self) -> float:
+        """When the request was let go (the limiter's clock)."""
+        return self._sent.sent
 
 
 class RateLimiter:
@@ -100,13 +102,13 @@ class RateLimiter:
                 finally:
                     self._watching = False
             self._cond.notify()  # the next caller goes too if it may, or watches the clock
-            return Permit(sent.sent, sent)
+            return Permit(sent)
 
     def try_acquire(self) -> Permit | None:
         """Take a place for one more request if it may go now, else return ``None``."""
         with self._cond:
             sent = self._model.take(self._clock())
-            return None if sent is None else Permit(sent.sent, sent)
+            return None if sent is None else Permit(sent)
 
     def release(
         self, permit: Permit, headers: Mapping[str, str] | None = None, *, counted: bool = True
@@ -138,19 +140,21 @@ class RateLimiter:
 
 def read_view(headers: Mapping[str, str]) -> View | None:
     """The rate-limit headers of an answer, or ``None`` when it carries none (or garbled ones)."""
-    maximum = _int_header(headers, MAX_HEADER)
-    remaining = _int_header(headers, REMAINING_HEADER)
+    maximum = int_header(headers, MAX_HEADER)
+    remaining = int_header(headers, REMAINING_HEADER)
     if not maximum or remaining is None:
         return None
-    interval_ms = _int_header(headers, INTERVAL_HEADER)
+    interval_ms = int_header(headers, INTERVAL_HEADER)
     return View(maximum, max(remaining, 0), interval_ms / 1000.0 if interval_ms else None)
 
 
-def _int_header(headers: Mapping[str, str], name: str) -> int | None:
-    value = headers.get(name)
-    if value is None:
-        return None
+def int_header(headers: Mapping[str, str], name: str) -> int | None:
+    """A header's whole number, or ``None`` when it is missing or garbled.
+
+    :param headers: an answer's headers (case-insensitive, as ``requests`` gives them).
+    :param name: the header's name.
+    """
     try:
-        return int(value)
-    except ValueError:
+        return int(headers[name])
+    except (KeyError, TypeError, ValueError):
         return None

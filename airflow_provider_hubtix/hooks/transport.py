@@ -48,7 +48,7 @@ from tenacity.wait import WaitBaseT
 from urllib3.exceptions import NewConnectionError
 
 from airflow_provider_hubtix import fastjson
-from airflow_provider_hubtix.daily_budget import DailyBudget, DailyReserveReached
+from airflow_provider_hubtix.daily_budget import DAILY_HEADER, DailyBudget, DailyReserveReached
 from airflow_provider_hubtix.exceptions import (
     HubSpotAuthError,
     HubSpotConnectionError,
@@ -175,6 +175,8 @@ class _Call:
     resend_unknown: bool
     attempts: int = 0
     outcome_uncertain: bool = False
+    maybe_processed: bool = False
+    """An earlier send may have reached HubSpot and been processed (a lost answer, a 5xx)."""
 
 
 class HubSpotTransport:
@@ -271,10 +273,12 @@ class HubSpotTransport:
             permit = self.rate_limiter.acquire()
             try:
                 response = self.session.send(prepared, timeout=self.timeout, **self._send_settings)
-            except requests.RequestException as exc:
+            except BaseException as exc:  # give both places back, whatever went wrong
                 self.rate_limiter.release(permit)
                 self.daily_budget.settle(ticket, None)
-                raise self._classify_network_error(exc, call) from None
+                if isinstance(exc, requests.RequestException):
+                    raise self._classify_network_error(exc, call) from None
+                raise
             self.rate_limiter.release(permit, response.headers, counted=response.status_code != 429)
             self.daily_budget.settle(ticket, response.headers)
             if response.ok:
@@ -293,14 +297,16 @@ class HubSpotTransport:
         try:
             return self.daily_budget.admit()
         except DailyReserveReached as reached:
-            error = HubSpotDailyLimitError if call.outcome_uncertain else HubSpotDailyReserveError
-            raise error(
+            error = HubSpotDailyReserveError(
                 f"Stopped before HubSpot's daily request limit: {reached}, so no more requests were "
-                f"sent ({call.method} {call.path} was held back). The limit resets at midnight in the "
-                "account's time zone: re-run the task then (with the same output_path it resumes where "
-                "it stopped), or lower daily_reserve to use more of today's limit.",
-                category="DAILY_RESERVE",
-            ) from None
+                f"sent ({call.method} {call.path} was held back"
+                + ("; an earlier send of it may have been processed" if call.maybe_processed else "")
+                + "). The limit resets at midnight in the account's time zone: re-run the task then "
+                "(with the same output_path it resumes where it stopped), or lower daily_reserve to "
+                "use more of today's limit."
+            )
+            error.never_sent = not call.maybe_processed
+            raise error from None
 
     def _prepare(self, call: _Call, token: str) -> requests.PreparedRequest:
         """The request as ``Session.request`` would send it; the body encoded by orjson when exact."""
@@ -325,6 +331,7 @@ class HubSpotTransport:
 
     def _classify_network_error(self, exc: requests.RequestException, call: _Call) -> HubSpotError:
         never_sent = isinstance(exc, requests.ConnectTimeout) or _is_refused(exc)
+        call.maybe_processed = call.maybe_processed or not never_sent
         unknown = not never_sent and not call.idempotent
         what = type(exc).__name__
         if isinstance(exc, requests.Timeout):
@@ -376,7 +383,7 @@ class HubSpotTransport:
         policy = str(answer.body.get("policyName") or "")
         answer.fields["category"] = answer.category or answer.body.get("errorType") or "RATE_LIMIT"
         if policy.upper() == "DAILY":
-            daily = answer.response.headers.get("X-HubSpot-RateLimit-Daily", "?")
+            daily = answer.response.headers.get(DAILY_HEADER, "?")
             return HubSpotDailyLimitError(
                 f"HubSpot's daily request limit for this account is used up ({daily} requests per "
                 f"day, policy DAILY){answer.suffix}. It resets at midnight in the account's time zone; "
@@ -424,6 +431,7 @@ class HubSpotTransport:
     def _server_error(self, answer: _Answer, call: _Call) -> HubSpotError:
         """423 or 5xx: transient; a create's outcome is unknown unless the answer was 423 (locked)."""
         status = answer.fields["status"]
+        call.maybe_processed = call.maybe_processed or status != 423
         unknown = status != 423 and not call.idempotent
         error = HubSpotServerError(
             f"HubSpot answered {status} to {answer.where}{answer.suffix}: {answer.message or 'server error'}."
@@ -458,10 +466,11 @@ class HubSpotTransport:
     def _log_retry(self, retry_state: tenacity.RetryCallState) -> None:
         exc = retry_state.outcome.exception() if retry_state.outcome else None
         wait = retry_state.next_action.sleep if retry_state.next_action else 0.0
+        of = "" if self.retry_policy.stop is not None else f" of {self.retry_policy.max_attempts}"
         log.warning(
-            "HubSpot call failed (attempt %d of %d), retrying in %.1f s: %s",
+            "HubSpot call failed (attempt %d%s), retrying in %.1f s: %s",
             retry_state.attempt_number,
-            self.retry_policy.max_attempts,
+            of,
             wait,
             exc,
         )

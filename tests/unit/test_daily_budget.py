@@ -150,6 +150,15 @@ def test_without_daily_headers_nothing_is_held_back() -> None:
     assert budget.headroom() is None
 
 
+def test_an_answer_with_no_rate_limit_headers_at_all_does_not_turn_the_reserve_off() -> None:
+    """A 502 from HubSpot's edge carries no headers: it is not an OAuth answer."""
+    budget = DailyBudget(DailyReserve.parse(10))
+    budget.settle(budget.admit(), {"Content-Type": "text/html"})
+    budget.settle(budget.admit(), daily(1000, 3))
+    with pytest.raises(DailyReserveReached):
+        budget.admit()
+
+
 def test_reserve_zero_turns_the_gate_off() -> None:
     budget = DailyBudget(DailyReserve.parse(0))
     budget.settle(budget.admit(), daily(40, 0))

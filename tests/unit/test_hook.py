@@ -280,6 +280,27 @@ def test_daily_reserve_reached_holds_the_next_request_back(
     assert TOKEN not in message
 
 
+@pytest.mark.parametrize("upsert", [False, True])
+def test_a_retry_held_at_the_reserve_after_a_5xx_may_have_been_processed(
+    monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker, sleeps: list[float], upsert: bool
+) -> None:
+    """A 5xx may have been processed: the retry held back at the reserve is not "never sent"."""
+    set_connection(monkeypatch, extra={"daily_reserve": "5%"})
+    url = CREATE_URL.replace("create", "upsert") if upsert else CREATE_URL
+    requests_mock.post(url, status_code=503, json={"message": "busy"}, headers=daily_headers(1000, 50))
+    hook = make_hook()
+    with pytest.raises(HubSpotDailyReserveError) as info:
+        if upsert:
+            hook.batch_upsert(
+                [{"id": "e1", "idProperty": "external_id", "properties": {"external_id": "e1"}}]
+            )
+        else:
+            hook.batch_create([INPUT])
+    assert requests_mock.call_count == 1
+    assert not info.value.never_sent
+    assert "an earlier send of it may have been processed" in str(info.value)
+
+
 def test_without_daily_headers_the_reserve_changes_nothing(
     monkeypatch: pytest.MonkeyPatch, requests_mock: rm.Mocker
 ) -> None:

@@ -9,7 +9,7 @@ from typing import Any
 
 import pytest
 
-from airflow_provider_hubtix.outputs import ERRORS_FILE, RESULTS_FILE, SENDING_FILE, JsonLinesSink
+from airflow_provider_hubtix.outputs import ERRORS_FILE, RESULTS_FILE, SENDING_FILE, TRY_MARK, JsonLinesSink
 
 _LINE = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), default=str)
 
@@ -44,7 +44,7 @@ def test_lines_are_the_json_modules_text_in_utf_8(tmp_path: Path) -> None:
     sink.close()
     assert (tmp_path / RESULTS_FILE).read_bytes() == text_of(RESULTS)
     assert (tmp_path / ERRORS_FILE).read_bytes() == text_of(ERRORS)
-    assert (tmp_path / SENDING_FILE).read_bytes() == b'{"batch":[0,1,2]}\n'
+    assert (tmp_path / SENDING_FILE).read_bytes() == TRY_MARK + b'{"batch":[0,1,2]}\n'
     assert (sink.results_count, sink.errors_count) == (2, 1)
 
 
