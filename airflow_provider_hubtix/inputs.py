@@ -319,14 +319,17 @@ class _ArrayScanner:
         self._decoder = json.JSONDecoder()
         self._buffer = ""
         self._eof = False
-        self._consumed_lines = 1
+        self._line = 1
+        self._counted_to = 0
+        """The buffer position up to which ``_line`` has counted the newlines."""
         self.position = 0
 
     def fill(self) -> bool:
         """Append the next chunk (dropping what was consumed); whether there was one."""
         if self._eof:
             return False
-        self._consumed_lines += self._buffer.count("\n", 0, self.position)
+        self._count_lines()
+        self._counted_to = 0
         chunk = self._text.read(_CHUNK_CHARS)
         self._buffer = self._buffer[self.position :] + chunk
         self.position = 0
@@ -348,7 +351,14 @@ class _ArrayScanner:
 
     def where(self) -> str:
         """The current line, for messages."""
-        return f"line {self._consumed_lines + self._buffer.count(chr(10), 0, self.position)}"
+        self._count_lines()
+        return f"line {self._line}"
+
+    def _count_lines(self) -> None:
+        """Count the newlines up to the position, from where the last count stopped (the position
+        only moves forward within a buffer)."""
+        self._line += self._buffer.count("\n", self._counted_to, self.position)
+        self._counted_to = self.position
 
     def decode(self) -> Any:
         """Decode the value at the position and move past it.

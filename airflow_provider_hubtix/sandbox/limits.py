@@ -52,10 +52,7 @@ class RateLimits:
 
     def count(self) -> Verdict:
         """Count one request if it fits; 429s do not consume the window."""
-        now = self._clock()
-        horizon = now - self.window_seconds
-        while self._window and self._window[0] <= horizon:
-            self._window.popleft()
+        now = self._prune()
         policy = None
         if self.daily_used >= self.daily:
             policy = "DAILY"
@@ -68,10 +65,15 @@ class RateLimits:
 
     def headers(self) -> dict[str, str]:
         """The ``X-HubSpot-RateLimit-*`` headers as of now, counting nothing."""
-        horizon = self._clock() - self.window_seconds
-        while self._window and self._window[0] <= horizon:
-            self._window.popleft()
+        self._prune()
         return self._headers()
+
+    def _prune(self) -> float:
+        """Let the requests counted a window ago or more leave the window; return now."""
+        now = self._clock()
+        while self._window and self._window[0] <= now - self.window_seconds:
+            self._window.popleft()
+        return now
 
     def _headers(self) -> dict[str, str]:
         maximum = self.rate or _UNLIMITED_MAX

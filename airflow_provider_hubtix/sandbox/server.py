@@ -202,19 +202,11 @@ class HubSpotSandbox:
         """A snapshot of the counters."""
         with self._lock:
             s = self._stats
-            return SandboxStats(
-                s.requests,
-                dict(s.by_endpoint),
-                dict(s.status_counts),
-                s.rate_limited,
-                s.faults_5xx,
-                s.faults_lost,
-                s.created,
-                s.first_request_at,
-                s.last_request_at,
-                s.first_read_at,
-                self._limits.daily_used,
-                s.updated,
+            return dataclasses.replace(
+                s,
+                by_endpoint=dict(s.by_endpoint),
+                status_counts=dict(s.status_counts),
+                daily_used=self._limits.daily_used,
             )
 
     def duplicates(self, property_name: str) -> dict[str, list[str]]:

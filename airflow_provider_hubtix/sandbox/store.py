@@ -124,17 +124,15 @@ class TicketStore:
         inputs, refusal = _batch_inputs(body, _create_shape_problem)
         if refusal is not None:
             return 400, refusal
-        traced = all(isinstance(item.get("objectWriteTraceId"), str) for item in inputs)
+        traced = _all_traced(inputs)
         accepted: list[dict[str, str]] = []
         errors: list[Body] = []
         taken: dict[str, str] = {}
         for item in inputs:
             values, problem = validate_properties(item["properties"], self.schema)
-            trace = {"objectWriteTraceId": [item["objectWriteTraceId"]]} if traced else {}
+            trace = _trace_context(item, traced)
             if problem is not None:
-                errors.append(
-                    {"status": "error", "category": "VALIDATION_ERROR", "message": problem, "context": trace}
-                )
+                errors.append(_input_error(problem, trace))
                 continue
             conflict = self._conflict(values, taken)
             if conflict is not None:
@@ -157,7 +155,7 @@ class TicketStore:
             return 400, error_body(
                 "VALIDATION_ERROR", f"Duplicate IDs found in batch input: {repeated}. IDs must be unique"
             )
-        traced = all(isinstance(item.get("objectWriteTraceId"), str) for item in inputs)
+        traced = _all_traced(inputs)
         accepted: list[tuple[dict[str, str], str | None]] = []
         errors: list[Body] = []
         for item in inputs:
@@ -165,10 +163,7 @@ class TicketStore:
             sent = {**item["properties"], item["idProperty"]: item["id"]}
             values, problem = validate_properties(sent, self.schema, creating=existing is None)
             if problem is not None:
-                trace = {"objectWriteTraceId": [item["objectWriteTraceId"]]} if traced else {}
-                errors.append(
-                    {"status": "error", "category": "VALIDATION_ERROR", "message": problem, "context": trace}
-                )
+                errors.append(_input_error(problem, _trace_context(item, traced)))
                 continue
             accepted.append((values, existing))
         return self._answer(
@@ -389,3 +384,18 @@ def _read_answer(results: list[Body], missing: list[str]) -> tuple[int, Body]:
         ],
     )
     return 207, envelope
+
+
+def _all_traced(inputs: list[dict[str, Any]]) -> bool:
+    """Whether every input carries an ``objectWriteTraceId`` (then one bad input fails alone)."""
+    return all(isinstance(item.get("objectWriteTraceId"), str) for item in inputs)
+
+
+def _trace_context(item: dict[str, Any], traced: bool) -> dict[str, list[str]]:
+    """The ``context`` of an input's error: its trace id, when every input carries one."""
+    return {"objectWriteTraceId": [item["objectWriteTraceId"]]} if traced else {}
+
+
+def _input_error(problem: str, context: dict[str, list[str]]) -> Body:
+    """One input's ``VALIDATION_ERROR``."""
+    return {"status": "error", "category": "VALIDATION_ERROR", "message": problem, "context": context}
