@@ -16,11 +16,16 @@ Plain Python, no Airflow import.
 
 from __future__ import annotations
 
+import contextlib
+import functools
+import itertools
+import os
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+from airflow_provider_hubtix.shared_window import Held, SharedWindow, find_sent
 from airflow_provider_hubtix.window_model import LimiterSettings, Sent, View, WindowModel
 
 __all__ = [
@@ -37,6 +42,10 @@ __all__ = [
 AUTO_MAX_CONCURRENCY = 100
 """The most requests in flight with automatic concurrency: a window's worth at the smallest tier,
 sent within one round trip."""
+
+SHARED_RECHECK_SECONDS = 0.02
+"""How often a waiting process looks at a shared picture (another process's answer wakes nobody
+here): a few times per round trip."""
 
 MAX_HEADER = "X-HubSpot-RateLimit-Max"
 REMAINING_HEADER = "X-HubSpot-RateLimit-Remaining"
@@ -63,6 +72,8 @@ class RateLimiter:
         tells.
     :param clock: monotonic clock in seconds (injectable for tests).
     :param settings: the few numbers the limiter does not learn.
+    :param shared: the picture this process shares with the others on this machine that use the
+        same app (see :mod:`~airflow_provider_hubtix.shared_window`); ``None``: its own.
     """
 
     def __init__(
@@ -72,11 +83,36 @@ class RateLimiter:
         window_seconds: float = 10.0,
         clock: Callable[[], float] = time.monotonic,
         settings: LimiterSettings | None = None,
+        shared: SharedWindow | None = None,
     ) -> None:
-        self._model = WindowModel(requests_per_window, window_seconds=window_seconds, settings=settings)
+        self._new_model = functools.partial(
+            WindowModel, requests_per_window, window_seconds=window_seconds, settings=settings
+        )
+        self._model = self._new_model()
+        self._shared = shared
         self._clock = clock
         self._cond = threading.Condition()
         self._watching = False
+        self._numbers = itertools.count(1)
+
+    @contextlib.contextmanager
+    def _window(self) -> Iterator[Held]:
+        """The model and the time, under the machine's lock when shared (the caller holds this
+        process's); set ``changed`` when the model is to be written back."""
+        if self._shared is None:
+            yield Held(self._model, self._clock())
+            return
+        with self._shared.open(self._new_model, self._clock) as held:
+            self._model = held.model
+            yield held
+
+    def _recheck_seconds(self, held: Held) -> float:
+        """How long the watcher waits: until the model's next event, and no longer than
+        ``SHARED_RECHECK_SECONDS`` while other processes write (their answers wake nobody here)."""
+        timeout = held.model.next_check(held.now)
+        if self._shared is not None and held.now - self._shared.others_wrote_at < held.model.window:
+            timeout = min(timeout, SHARED_RECHECK_SECONDS)
+        return timeout
 
     @property
     def budget(self) -> int:
@@ -92,23 +128,33 @@ class RateLimiter:
         hundred waiting threads cost one wake-up per event, not a hundred.
         """
         with self._cond:
-            while (sent := self._model.take(self._clock())) is None:
+            while (permit := self._take()) is None:
                 if self._watching:
                     self._cond.wait()
                     continue
                 self._watching = True
                 try:
-                    self._cond.wait(timeout=self._model.next_check(self._clock()))
+                    with self._window() as held:
+                        timeout = self._recheck_seconds(held)
+                    self._cond.wait(timeout=timeout)
                 finally:
                     self._watching = False
             self._cond.notify()  # the next caller goes too if it may, or watches the clock
-            return Permit(sent)
+            return permit
 
     def try_acquire(self) -> Permit | None:
         """Take a place for one more request if it may go now, else return ``None``."""
         with self._cond:
-            sent = self._model.take(self._clock())
-            return None if sent is None else Permit(sent)
+            return self._take()
+
+    def _take(self) -> Permit | None:
+        with self._window() as held:
+            sent = held.model.take(held.now)
+            if sent is None:
+                return None
+            sent.pid, sent.number = os.getpid(), next(self._numbers)
+            held.changed = True
+            return Permit(sent)
 
     def release(
         self, permit: Permit, headers: Mapping[str, str] | None = None, *, counted: bool = True
@@ -120,22 +166,25 @@ class RateLimiter:
         :param counted: whether HubSpot counted the request (``False`` for a 429).
         """
         with self._cond:
-            now = self._clock()
-            if headers is None:
-                self._model.unanswered(permit._sent, now)
-            else:
-                self._model.answered(permit._sent, now, read_view(headers), counted=counted)
+            with self._window() as held:
+                sent = find_sent(held.model, permit._sent)
+                if headers is None:
+                    held.model.unanswered(sent, held.now)
+                else:
+                    held.model.answered(sent, held.now, read_view(headers), counted=counted)
+                held.changed = True
             self._cond.notify()
 
     def pause(self, seconds: float) -> None:
         """Hold every request of this process for ``seconds`` (after a 429)."""
-        with self._cond:
-            self._model.pause(self._clock(), seconds)
+        with self._cond, self._window() as held:
+            held.model.pause(held.now, seconds)
+            held.changed = True
 
     def seconds_until_free(self) -> float:
         """Seconds until a slot surely frees up (at least 0.5, at most one window)."""
-        with self._cond:
-            return self._model.seconds_until_free(self._clock())
+        with self._cond, self._window() as held:
+            return held.model.seconds_until_free(held.now)
 
 
 def read_view(headers: Mapping[str, str]) -> View | None:

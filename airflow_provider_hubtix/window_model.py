@@ -37,10 +37,12 @@ from __future__ import annotations
 import math
 import random
 from dataclasses import dataclass, field
+from typing import Any
 
 __all__ = ["LimiterSettings", "Sent", "View", "WindowModel"]
 
 INF = math.inf
+_PROCESS_RANDOM = random.Random()
 
 
 @dataclass(frozen=True)
@@ -80,15 +82,21 @@ class View:
     window_seconds: float | None = None
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Sent:
-    """One of this process's requests: when it went, when its answer came, by when it surely left
-    the window (``inf``: not known yet)."""
+    """One of our requests: when it went, when its answer came, by when it surely left the window
+    (``inf``: not known yet); which process sent it, and its number there (see ``shared_window``)."""
 
     sent: float
     answered: float = INF
     leaves: float = INF
     probe: bool = field(default=False, repr=False)
+    pid: int = field(default=0, repr=False)
+    number: int = field(default=0, repr=False)
+
+    def fields(self) -> tuple[float, float, float, bool, int, int]:
+        """Its fields in order: ``Sent(*sent.fields())`` is a copy."""
+        return self.sent, self.answered, self.leaves, self.probe, self.pid, self.number
 
 
 class WindowModel:
@@ -137,6 +145,20 @@ class WindowModel:
         self.round_trip = 0.0
         self.missed_probes = 0
         self.rng = rng or random.Random()
+
+    def __getstate__(self) -> dict[str, object]:
+        """Pickled with our requests as plain tuples (the shared picture is written at every
+        request) and without its randomness (each process sharing the picture uses its own)."""
+        state = {name: value for name, value in self.__dict__.items() if name != "rng"}
+        state["own"] = [sent.fields() for sent in self.own]
+        state["left"] = [sent.fields() for sent in self.left]
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self.own = [Sent(*fields) for fields in state["own"]]
+        self.left = [Sent(*fields) for fields in state["left"]]
+        self.rng = _PROCESS_RANDOM
 
     # -- what the model says ---------------------------------------------------------------------
     @property

@@ -145,9 +145,13 @@ def main() -> None:
     parser.add_argument("--output", default=None)
     parser.add_argument("--concurrency", type=int, default=None, help="default: automatic")
     parser.add_argument("--id-property", default=None)
+    parser.add_argument(
+        "--share", choices=["true", "false"], default="true", help="the connection's share_rate_limit"
+    )
     args = parser.parse_args()
+    extra = {"share_rate_limit": args.share}
     os.environ["AIRFLOW_CONN_HUBSPOT_DEFAULT"] = json.dumps(
-        {"conn_type": "hubspot", "host": args.url, "password": args.token}
+        {"conn_type": "hubspot", "host": args.url, "password": args.token, "extra": extra}
     )
     if args.output:
         Path(args.output).mkdir(parents=True, exist_ok=True)

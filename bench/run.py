@@ -15,6 +15,9 @@ Scenarios:
   default settings, 4 processes × 10,000 creates sharing one budget; then HubSpot's official SDK
   loop (``hubspot-api-client``, ``pip install -e .[bench]``) on 20,000 creates at 100 per 10 s,
   fixed timing, compared by server span and CPU per ticket.
+- ``sharing`` (not in the default set): 4 processes × 10,000 creates sharing one budget, ``--runs``
+  times (default 10) per rate and timing, on one machine (the processes share one picture of the
+  window, the default) and as if on separate machines (``share_rate_limit`` off: headers only).
 - ``cpu``: 100,000 creates, unlimited server, no latency: client CPU per ticket.
 - ``stages``: 20,000 creates, unlimited server: the CPU per ticket of each stage, timed alone.
 - ``memory``: peak RSS of 20,000 vs 200,000 rows (unlimited server).
@@ -29,6 +32,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -40,6 +45,10 @@ from pathlib import Path
 from typing import Any
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+
+from airflow_provider_hubtix.shared_window import STATE_DIR_ENV  # noqa: E402
+
 PYTHON = sys.executable
 WINDOW_S = 10.0
 LATENCY_MS = 200
@@ -197,14 +206,26 @@ def read_client(inputs: Path, work: Path, rate: int, timing: str, **options: Any
     return figures
 
 
-def shared_clients(work: Path, rate: int, timing: str, processes: int = 4, n: int = 10_000) -> dict[str, Any]:
-    """``processes`` clients × ``n`` creates at once on one sandbox: the server's figures."""
+def shared_clients(
+    work: Path, rate: int, timing: str, processes: int = 4, n: int = 10_000, share: bool = True
+) -> dict[str, Any]:
+    """``processes`` clients × ``n`` creates at once on one sandbox: the server's figures.
+
+    :param share: whether the processes share one picture of the window (the default, as on one
+        machine); ``False``: each knows the others only through the headers, as on other machines.
+    """
     with sandbox(rate, LATENCY_MS, timing) as server:
         inputs = [work / f"shared-{p}.jsonl" for p in range(processes)]
         for p, path in enumerate(inputs):  # all written before the first client starts
             write_inputs(path, n, f"shared-{p}-{uuid.uuid4().hex[:6]}")
         clients = [
-            start_client("create", server.url, path, work / f"shared-out-{p}-{uuid.uuid4().hex[:6]}")
+            start_client(
+                "create",
+                server.url,
+                path,
+                work / f"shared-out-{p}-{uuid.uuid4().hex[:6]}",
+                share=str(share).lower(),
+            )
             for p, path in enumerate(inputs)
         ]
         results = [finish(c) for c in clients]
@@ -236,6 +257,30 @@ def scenario_matrix(work: Path, rates: list[int], timings: list[str]) -> None:
             figures = shared_clients(work, rate, timing)
             show(f"{at}: 4 x 10,000 creates sharing", figures, (*MATRIX_KEYS, "ceiling_fraction"))
     sdk_comparison(work, inputs[20_000])
+
+
+def scenario_sharing(work: Path, rates: list[int], timings: list[str], runs: int) -> None:
+    """4 processes × 10,000 creates sharing one budget, ``runs`` times per rate and timing: on one
+    machine (one shared picture, the default) and as if on separate machines (headers only)."""
+    for rate in rates:
+        for timing in timings:
+            for share, where in ((True, "one machine"), (False, "separate machines")):
+                fractions, refused = [], []
+                for run in range(1, runs + 1):
+                    figures = shared_clients(work, rate, timing, share=share)
+                    fractions.append(figures["ceiling_fraction"])
+                    refused.append(figures["429_pct"])
+                    print(
+                        f"{rate}/10s {timing}, {where}, run {run}: {fractions[-1]:.3f} of the ceiling, "
+                        f"{figures['429s']} 429s ({refused[-1]:.1f} %), ok {figures['ok']}",
+                        flush=True,
+                    )
+                print(
+                    f"{rate}/10s {timing}, {where}: ceiling fraction min {min(fractions):.3f}, median "
+                    f"{statistics.median(fractions):.3f}, >= 0.90 in {sum(f >= 0.9 for f in fractions)} of "
+                    f"{runs}; 429s at most {max(refused):.1f} % (target: >= 0.90 in 9 of 10, 429s < 2 %)",
+                    flush=True,
+                )
 
 
 def sdk_comparison(work: Path, inputs: Path) -> None:
@@ -335,20 +380,24 @@ def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("scenarios", nargs="*", help=f"default: matrix {' '.join(SCENARIOS)}")
+    parser.add_argument("scenarios", nargs="*", help=f"default: matrix {' '.join(SCENARIOS)}; also: sharing")
     parser.add_argument("--rates", type=int, nargs="+", default=[100, 190], help="matrix: budgets per 10 s")
     parser.add_argument(
         "--timings", nargs="+", default=["fixed", "jitter", "tail"], help="matrix: timing modes"
     )
+    parser.add_argument("--runs", type=int, default=10, help="sharing: runs per rate, timing and place")
     args = parser.parse_args()
     names = args.scenarios or ["matrix", *SCENARIOS]
-    unknown = [name for name in names if name != "matrix" and name not in SCENARIOS]
+    unknown = [name for name in names if name not in ("matrix", "sharing") and name not in SCENARIOS]
     if unknown:
-        parser.error(f"unknown scenarios {unknown}; choose from matrix, {', '.join(SCENARIOS)}")
+        parser.error(f"unknown scenarios {unknown}; choose from matrix, sharing, {', '.join(SCENARIOS)}")
     with tempfile.TemporaryDirectory(prefix="hubtix-bench-") as tmp:
+        os.environ[STATE_DIR_ENV] = str(Path(tmp) / "ratelimit")  # no picture of an earlier run
         for name in names:
             if name == "matrix":
                 scenario_matrix(Path(tmp), args.rates, args.timings)
+            elif name == "sharing":
+                scenario_sharing(Path(tmp), args.rates, args.timings, args.runs)
             else:
                 SCENARIOS[name](Path(tmp))
 

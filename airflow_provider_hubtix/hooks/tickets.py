@@ -25,6 +25,7 @@ from airflow_provider_hubtix.limits import (
     check_positive,
 )
 from airflow_provider_hubtix.ratelimit import AUTO_MAX_CONCURRENCY, RateLimiter
+from airflow_provider_hubtix.shared_window import shared_window_for
 
 __all__ = ["API_VERSIONS", "DEFAULT_BASE_URL", "ConnectionSettings", "HubSpotTicketsHook"]
 
@@ -47,6 +48,8 @@ class ConnectionSettings:
     :param timeout: seconds to wait for one answer.
     :param oauth: refresh credentials, or ``None``.
     :param daily_reserve: requests of the account's daily limit to leave unused.
+    :param share_rate_limit: whether the processes on this machine that use the same app share one
+        picture of the rate window (see ``shared_window.py``).
     """
 
     base_url: str
@@ -56,6 +59,14 @@ class ConnectionSettings:
     timeout: float
     oauth: OAuthCredentials | None
     daily_reserve: DailyReserve
+    share_rate_limit: bool = True
+
+    @property
+    def credentials(self) -> str:
+        """What identifies the app whose rate window the requests count in (never logged)."""
+        if self.oauth is not None:
+            return f"oauth\n{self.oauth.client_id}\n{self.oauth.refresh_token}"
+        return self.access_token
 
 
 class HubSpotTicketsHook(BaseHook):
@@ -64,7 +75,9 @@ class HubSpotTicketsHook(BaseHook):
     The connection's ``password`` is the access token (private-app token, service key or OAuth access
     token) and its ``host`` the base URL (default ``https://api.hubapi.com``; scheme required).
     Extras, all optional: ``api_version`` (``v3`` default, or ``2026-03``), ``requests_per_10s``,
-    ``timeout``, ``daily_reserve`` (default ``"5%"``) and ``client_id`` / ``client_secret`` /
+    ``timeout``, ``daily_reserve`` (default ``"5%"``), ``share_rate_limit`` (default ``true``: the
+    processes on this machine that use the same app share one picture of the rate window) and
+    ``client_id`` / ``client_secret`` /
     ``refresh_token``. When the three OAuth extras are set they win over an expired or missing
     ``password``: the hook refreshes the access token through ``/oauth/2026-03/token``
     (``/oauth/v1/token`` only if that answers 404) on the first 401 and before it expires, and goes
@@ -151,6 +164,9 @@ class HubSpotTicketsHook(BaseHook):
                 _or_default(extra.get("daily_reserve"), DEFAULT_DAILY_RESERVE),
                 f"Connection {self.hubspot_conn_id!r}: extra",
             ),
+            share_rate_limit=_extra_bool(
+                extra.get("share_rate_limit"), True, "share_rate_limit", self.hubspot_conn_id
+            ),
         )
 
     @cached_property
@@ -162,7 +178,13 @@ class HubSpotTicketsHook(BaseHook):
     def transport(self) -> HubSpotTransport:
         """The HTTP transport (session, retries, rate limiter) built from :attr:`settings`."""
         settings = self.settings
-        limiter = self._rate_limiter or RateLimiter(self.requests_per_10s or settings.requests_per_10s)
+        budget = self.requests_per_10s or settings.requests_per_10s
+        shared = (
+            shared_window_for(settings.base_url, settings.credentials, budget)
+            if settings.share_rate_limit
+            else None
+        )
+        limiter = self._rate_limiter or RateLimiter(budget, shared=shared)
         return HubSpotTransport(
             settings.base_url,
             settings.access_token,
@@ -329,6 +351,20 @@ def _daily_reserve(value: Any, where: str) -> DailyReserve:
 
 def _or_default(value: Any, default: Any) -> Any:
     return default if value in (None, "") else value
+
+
+def _extra_bool(value: Any, default: bool, name: str, conn_id: str) -> bool:
+    """An extra's yes or no, given as JSON ``true``/``false`` or as text; ``default`` when not set."""
+    if value in (None, ""):
+        return default
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("true", "yes", "1"):
+        return True
+    if text in ("false", "no", "0"):
+        return False
+    raise HubSpotInputError(f"Connection {conn_id!r}: extra {name} is {value!r}; use true or false.")
 
 
 def _extra_positive_int(value: Any, name: str, conn_id: str) -> int | None:

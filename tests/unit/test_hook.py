@@ -84,6 +84,14 @@ def test_operator_budget_wins_over_connection(monkeypatch: pytest.MonkeyPatch) -
     assert make_hook(requests_per_10s=50).transport.rate_limiter.budget == 50
 
 
+@pytest.mark.parametrize(("extra", "shared"), [({}, True), ({"share_rate_limit": "false"}, False)])
+def test_processes_on_one_machine_share_the_rate_window_unless_told_not_to(
+    monkeypatch: pytest.MonkeyPatch, extra: dict[str, Any], shared: bool
+) -> None:
+    set_connection(monkeypatch, extra=extra)
+    assert (make_hook().transport.rate_limiter._shared is not None) is shared
+
+
 @pytest.mark.parametrize(
     ("fields", "message"),
     [
@@ -94,6 +102,7 @@ def test_operator_budget_wins_over_connection(monkeypatch: pytest.MonkeyPatch) -
         ({"extra": {"daily_reserve": -10}}, "extra daily_reserve=-10 is negative"),
         ({"extra": {"daily_reserve": "half"}}, "extra daily_reserve='half' is not a number"),
         ({"extra": {"daily_reserve": "150%"}}, r"extra daily_reserve='150%' is outside 0% to 100%"),
+        ({"extra": {"share_rate_limit": "maybe"}}, "extra share_rate_limit is 'maybe'; use true or false"),
     ],
 )
 def test_bad_connection_is_explained(

@@ -1,0 +1,224 @@
+"""One picture of HubSpot's rate window for every process on this machine that uses the same app.
+
+Mapped tasks and parallel DAG runs on one worker are separate processes. Left alone, each would know
+the others only through ``X-HubSpot-RateLimit-Remaining``, a picture that is a round trip old; they
+would bump into each other and leave slots unused while they find out. So the processes share one
+:class:`~airflow_provider_hubtix.window_model.WindowModel` in a small file: each decision is taken
+under an exclusive lock on the file's current contents, and the processes together act as one
+client. Clients elsewhere (other workers, other integrations) are still seen through the headers.
+
+* **Key.** One file per base URL, app credentials and configured budget (their SHA-256; the file
+  holds timestamps only, never a credential). HubSpot's 10-second window belongs to the app.
+* **Place.** ``$HUBTIX_RATE_LIMIT_DIR``, else ``hubtix-ratelimit-<uid>`` in the temporary directory:
+  created private (0700); sharing is off when it is not this user's own, or the platform has no
+  ``fcntl`` (Windows). It must be on this machine: the timestamps are ``time.monotonic()``.
+* **Crashes.** A request in flight of a process that died is taken as answered when that is found
+  (it may have been counted until then). A file that cannot be read, or that was written before the
+  machine started, is started afresh.
+
+Plain Python, no Airflow import.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import logging
+import os
+import pickle
+import stat
+import struct
+import tempfile
+import zlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+from airflow_provider_hubtix.window_model import Sent, WindowModel
+
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - Windows
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["STATE_DIR_ENV", "SharedWindow", "shared_window_for"]
+
+log = logging.getLogger(__name__)
+
+STATE_DIR_ENV = "HUBTIX_RATE_LIMIT_DIR"
+
+
+def shared_window_for(base_url: str, credentials: str, budget: int | None) -> SharedWindow | None:
+    """The shared window of these app credentials on this machine, or ``None`` when processes
+    cannot share one here (see the module).
+
+    :param base_url: HubSpot's base URL (each sandbox has its own window).
+    :param credentials: what identifies the app: its token, or its OAuth client and refresh token.
+    :param budget: the configured ``requests_per_10s`` (``None``: learned); processes that
+        configure different budgets keep separate pictures.
+    """
+    if fcntl is None:
+        return None
+    directory = _private_directory()
+    if directory is None:
+        return None
+    key = hashlib.sha256(f"{base_url}\n{credentials}\n{budget}".encode()).hexdigest()[:32]
+    return SharedWindow(directory / f"{key}.window")
+
+
+def _private_directory() -> Path | None:
+    """The directory for the shared files, created private; ``None`` if it is not ours alone."""
+    directory = Path(
+        os.environ.get(STATE_DIR_ENV) or Path(tempfile.gettempdir()) / f"hubtix-ratelimit-{os.getuid()}"
+    )
+    try:
+        directory.mkdir(mode=0o700, parents=True, exist_ok=True)
+        info = directory.stat()
+    except OSError as error:
+        log.warning("Rate limit not shared between processes: cannot use %s (%s).", directory, error)
+        return None
+    if info.st_uid != os.getuid() or info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        log.warning(
+            "Rate limit not shared between processes: %s is not this user's own private directory.", directory
+        )
+        return None
+    return directory
+
+
+@dataclass
+class Held:
+    """The model and the time while the lock is held; set ``changed`` to have the model written."""
+
+    model: WindowModel
+    now: float
+    changed: bool = False
+
+
+@dataclass
+class _Saved:
+    """What the file holds: the model, and when it was written (``time.monotonic()``)."""
+
+    model: WindowModel
+    saved_at: float
+
+
+class SharedWindow:
+    """A :class:`WindowModel` kept in a file and changed under an exclusive lock on that file.
+
+    The file is a header (a stamp that changes with every write, the length and CRC-32 of the rest)
+    and the pickled model. A process rereads the model only when the stamp changed.
+
+    :param path: the file.
+    """
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._fd = -1
+        self._fd_pid = 0
+        self._model: WindowModel | None = None
+        self._stamp = b""
+        """The stamp of the file as this process last wrote or read it: the model in memory is its."""
+        self.others_wrote_at = -float("inf")
+        """When this process last found the file written by another."""
+        self._settle_at = -float("inf")
+
+    @contextlib.contextmanager
+    def open(self, new_model: Callable[[], WindowModel], clock: Callable[[], float]) -> Iterator[Held]:
+        """Lock the file; yield its model (``new_model()`` if it has none) and the time, read once
+        the lock is held; write the model back if it was ``changed``. (What only the passing of time
+        changes is not written: the next process to read the file reasons the same from its clock.)
+
+        :param new_model: makes the model for the first process to use the file.
+        :param clock: ``time.monotonic`` or a test's clock.
+        """
+        fd = self._file()
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        try:
+            now = clock()
+            model = self._load(fd, new_model, now)
+            held = Held(model, now)
+            if now >= self._settle_at:  # a process may have died since it last wrote
+                self._settle_at = now + SETTLE_SECONDS
+                held.changed = _settle_dead_processes(model, now)
+            yield held
+            if held.changed:
+                self._save(fd, held.model, now)
+        finally:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _file(self) -> int:
+        """The file, opened once per process (a forked child needs its own: a lock belongs to the
+        open file, which a fork shares)."""
+        if self._fd_pid != os.getpid():
+            self._fd = os.open(self.path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+            self._fd_pid = os.getpid()
+        return self._fd
+
+    def _load(self, fd: int, new_model: Callable[[], WindowModel], now: float) -> WindowModel:
+        header = os.pread(fd, _HEADER.size, 0)
+        if self._model is not None and header[:8] == self._stamp:
+            return self._model
+        if self._model is not None:
+            self.others_wrote_at = now
+        self._stamp = header[:8]
+        saved = None
+        if header:
+            try:
+                saved = _unpack(header, os.pread(fd, os.fstat(fd).st_size, _HEADER.size))
+            except Exception as error:  # torn or foreign: start afresh
+                log.warning("New shared rate-limit picture: %s could not be read (%s).", self.path, error)
+        if isinstance(saved, _Saved) and isinstance(saved.model, WindowModel) and saved.saved_at <= now:
+            self._model = saved.model
+        else:  # none, unreadable, or written before this machine started
+            self._model = new_model()
+        return self._model
+
+    def _save(self, fd: int, model: WindowModel, now: float) -> None:
+        body = pickle.dumps(_Saved(model, now), protocol=pickle.HIGHEST_PROTOCOL)
+        self._stamp = os.urandom(8)
+        contents = _HEADER.pack(self._stamp, len(body), zlib.crc32(body)) + body
+        os.pwrite(fd, contents, 0)
+        os.ftruncate(fd, len(contents))
+
+
+SETTLE_SECONDS = 1.0
+"""How often a process looks for requests in flight of processes that died."""
+
+_HEADER = struct.Struct("<8sII")
+"""Stamp, length and CRC-32 of the pickled model that follows."""
+
+
+def _unpack(header: bytes, body: bytes) -> object:
+    _, length, crc = _HEADER.unpack(header)
+    if len(body) != length or zlib.crc32(body) != crc:
+        raise ValueError("torn or foreign contents")
+    return pickle.loads(body)  # this user's private directory
+
+
+def _settle_dead_processes(model: WindowModel, now: float) -> bool:
+    """Requests in flight of processes that no longer exist will get no answer: take them as
+    answered now (they may have been counted at any moment until now). Whether there were any."""
+    dead = [sent for sent in model.own if sent.answered == float("inf") and sent.pid and not _alive(sent.pid)]
+    for sent in dead:
+        model.unanswered(sent, now)
+    return bool(dead)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # somebody else's process by now: ours is gone
+        return False
+    return True
+
+
+def find_sent(model: WindowModel, sent: Sent) -> Sent:
+    """The model's record of ``sent`` (the same request, as last written to the file), else ``sent``."""
+    for candidate in (*model.own, *model.left):
+        if candidate.pid == sent.pid and candidate.number == sent.number:
+            return candidate
+    return sent
