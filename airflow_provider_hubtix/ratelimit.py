@@ -8,6 +8,8 @@ asks integrations to keep 429s under 5 % of their requests. So a good client pac
 :class:`RateLimiter` is a thin thread-safe wrapper: callers block in :meth:`RateLimiter.acquire`
 until :class:`~airflow_provider_hubtix.window_model.WindowModel` (the pure model, which says how
 and why) lets one more request go, and hand every answer back through :meth:`RateLimiter.release`.
+The processes on one machine that use the same app may share one model
+(:mod:`~airflow_provider_hubtix.shared_window`): they then act as one client.
 
 The budget is ``requests_per_window`` when configured (never more than the account's
 ``X-HubSpot-RateLimit-Max``), else learned from that header; 100, the smallest tier, until then.

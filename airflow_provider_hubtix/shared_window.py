@@ -8,7 +8,8 @@ under an exclusive lock on the file's current contents, and the processes togeth
 client. Clients elsewhere (other workers, other integrations) are still seen through the headers.
 
 * **Key.** One file per base URL, app credentials and configured budget (their SHA-256; the file
-  holds timestamps only, never a credential). HubSpot's 10-second window belongs to the app.
+  holds timestamps only, never a credential), and per file format. HubSpot's 10-second window
+  belongs to the app.
 * **Place.** ``$HUBTIX_RATE_LIMIT_DIR``, else ``hubtix-ratelimit-<uid>`` in the temporary directory:
   created private (0700); sharing is off when it is not this user's own, or the platform has no
   ``fcntl`` (Windows). It must be on this machine: the timestamps are ``time.monotonic()``.
@@ -41,11 +42,20 @@ try:
 except ImportError:  # pragma: no cover - Windows
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["STATE_DIR_ENV", "SharedWindow", "shared_window_for"]
+__all__ = ["STATE_DIR_ENV", "Held", "SharedWindow", "find_sent", "shared_window_for"]
 
 log = logging.getLogger(__name__)
 
 STATE_DIR_ENV = "HUBTIX_RATE_LIMIT_DIR"
+
+FORMAT = 1
+"""In the file's name: a release that pickles the model differently uses other files."""
+
+SETTLE_SECONDS = 1.0
+"""How often a process looks for requests in flight of processes that died."""
+
+_HEADER = struct.Struct("<8sII")
+"""Stamp, length and CRC-32 of the pickled model that follows."""
 
 
 def shared_window_for(base_url: str, credentials: str, budget: int | None) -> SharedWindow | None:
@@ -63,7 +73,7 @@ def shared_window_for(base_url: str, credentials: str, budget: int | None) -> Sh
     if directory is None:
         return None
     key = hashlib.sha256(f"{base_url}\n{credentials}\n{budget}".encode()).hexdigest()[:32]
-    return SharedWindow(directory / f"{key}.window")
+    return SharedWindow(directory / f"{key}.v{FORMAT}.window")
 
 
 def _private_directory() -> Path | None:
@@ -96,10 +106,12 @@ class Held:
 
 @dataclass
 class _Saved:
-    """What the file holds: the model, and when it was written (``time.monotonic()``)."""
+    """What the file holds: the model, when it was written (``time.monotonic()``), and when each
+    process that wrote it started (to tell it from a later process given the same pid)."""
 
     model: WindowModel
     saved_at: float
+    started: dict[int, str]
 
 
 class SharedWindow:
@@ -121,6 +133,7 @@ class SharedWindow:
         self.others_wrote_at = -float("inf")
         """When this process last found the file written by another."""
         self._settle_at = -float("inf")
+        self._started: dict[int, str] = {}
 
     @contextlib.contextmanager
     def open(self, new_model: Callable[[], WindowModel], clock: Callable[[], float]) -> Iterator[Held]:
@@ -139,12 +152,23 @@ class SharedWindow:
             held = Held(model, now)
             if now >= self._settle_at:  # a process may have died since it last wrote
                 self._settle_at = now + SETTLE_SECONDS
-                held.changed = _settle_dead_processes(model, now)
+                held.changed = self._settle_dead_processes(model, now)
             yield held
             if held.changed:
                 self._save(fd, held.model, now)
         finally:
             fcntl.flock(fd, fcntl.LOCK_UN)
+
+    def _settle_dead_processes(self, model: WindowModel, now: float) -> bool:
+        """Requests in flight of processes that no longer exist will get no answer: take them as
+        answered now (they may have been counted at any moment until now). Whether there were any."""
+        gone = {pid for pid, started in self._started.items() if _started(pid) != started}
+        dead = [sent for sent in model.own if sent.answered == float("inf") and sent.pid in gone]
+        for sent in dead:
+            model.unanswered(sent, now)
+        for pid in gone:
+            del self._started[pid]
+        return bool(gone)
 
     def _file(self) -> int:
         """The file, opened once per process (a forked child needs its own: a lock belongs to the
@@ -168,24 +192,20 @@ class SharedWindow:
             except Exception as error:  # torn or foreign: start afresh
                 log.warning("New shared rate-limit picture: %s could not be read (%s).", self.path, error)
         if isinstance(saved, _Saved) and isinstance(saved.model, WindowModel) and saved.saved_at <= now:
-            self._model = saved.model
+            self._model, self._started = saved.model, saved.started
         else:  # none, unreadable, or written before this machine started
-            self._model = new_model()
+            self._model, self._started = new_model(), {}
         return self._model
 
     def _save(self, fd: int, model: WindowModel, now: float) -> None:
-        body = pickle.dumps(_Saved(model, now), protocol=pickle.HIGHEST_PROTOCOL)
+        pid = os.getpid()
+        if pid not in self._started:
+            self._started[pid] = _started(pid)
+        body = pickle.dumps(_Saved(model, now, self._started), protocol=pickle.HIGHEST_PROTOCOL)
         self._stamp = os.urandom(8)
         contents = _HEADER.pack(self._stamp, len(body), zlib.crc32(body)) + body
         os.pwrite(fd, contents, 0)
         os.ftruncate(fd, len(contents))
-
-
-SETTLE_SECONDS = 1.0
-"""How often a process looks for requests in flight of processes that died."""
-
-_HEADER = struct.Struct("<8sII")
-"""Stamp, length and CRC-32 of the pickled model that follows."""
 
 
 def _unpack(header: bytes, body: bytes) -> object:
@@ -195,25 +215,21 @@ def _unpack(header: bytes, body: bytes) -> object:
     return pickle.loads(body)  # this user's private directory
 
 
-def _settle_dead_processes(model: WindowModel, now: float) -> bool:
-    """Requests in flight of processes that no longer exist will get no answer: take them as
-    answered now (they may have been counted at any moment until now). Whether there were any."""
-    dead = [sent for sent in model.own if sent.answered == float("inf") and sent.pid and not _alive(sent.pid)]
-    for sent in dead:
-        model.unanswered(sent, now)
-    return bool(dead)
-
-
-def _alive(pid: int) -> bool:
-    if pid == os.getpid():
-        return True
+def _started(pid: int) -> str:
+    """When process ``pid`` started (Linux: ``/proc``); ``"alive"`` where that cannot be read but
+    the process exists, ``""`` when there is no such process."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat_file:
+            return stat_file.read().rsplit(b")", 1)[1].split()[19].decode()
+    except (OSError, IndexError):
+        pass
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
-        return False
-    except PermissionError:  # somebody else's process by now: ours is gone
-        return False
-    return True
+        return ""
+    except PermissionError:
+        return "alive"
+    return "alive"
 
 
 def find_sent(model: WindowModel, sent: Sent) -> Sent:

@@ -23,13 +23,14 @@ each takes:
   the latest. Reordered or slow answers of ours are never taken for another client, since every
   request of ours that may have been in the window is counted as ours first. A 429 also shows that
   the account is fuller than we know.
-* **Sharing.** While others are about, a slot of ours that leaves the window stays ours to reuse for
-  a grace period. Slots free beyond ours are taken only once every view of a grace period showed
-  them free (the owner's grace, and bursts on their way), then split with the others: each takes
-  part of its share once per round trip. With nothing in flight, a process looks again (one
+* **Sharing.** While others are about, a slot of ours that leaves the window stays ours to reuse
+  for a grace period. Slots free beyond ours are taken only once every view of a grace period
+  showed them free (the owner's grace, and bursts on their way), then split with the others: each
+  takes part of its share once per round trip. With nothing in flight, a process looks again (one
   request) a grace period after a view showed free slots, with the chance of those slots per
   client, else once something it knows of has surely left the window, and twice as late after each
-  look that found the account full.
+  look that found the account full. (Processes on one machine share one model instead, see
+  ``shared_window``: to it they are one client, "ours".)
 """
 
 from __future__ import annotations

@@ -1,7 +1,9 @@
 """Several processes sharing one HubSpot account, on the limiter's discrete-event simulation.
 
 Each process is a :class:`~airflow_provider_hubtix.ratelimit.RateLimiter` on a simulated clock
-(``tests/unit/window_sim.py``) that knows the others only through ``Remaining``. One row per timing
+(``tests/unit/window_sim.py``) that knows the others only through ``Remaining``: processes on
+separate machines (on one machine they share one picture of the window, ``shared_window.py``, and
+act as one client). One row per timing
 mode: the ceiling fraction (the least server span the budget allows over the actual span: 1.0 is
 the ceiling) at its minimum and median over the seeds, how many runs reached 0.90, and the share of
 answers that were 429s. Usage::

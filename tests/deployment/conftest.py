@@ -117,6 +117,7 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
             "AIRFLOW_CONN_HUBSPOT_DEFAULT": hubspot_connection(sandbox.url),
             "AIRFLOW_CONN_HUBSPOT_SLOW": hubspot_connection(slow.url),
             "AIRFLOW_CONN_AWS_MOTO": s3.connection(),
+            "HUBTIX_RATE_LIMIT_DIR": str(root / "ratelimit"),  # the tasks' shared rate-limit pictures
         }
         airflow = LocalAirflow(root / "home", dags, free_port(), env)
         try:

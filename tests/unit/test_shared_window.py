@@ -8,6 +8,7 @@ import os
 import pickle
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -78,24 +79,21 @@ def test_unshared_limiters_do_not_know_each_other(tmp_path: Path) -> None:
     assert drain(first) == drain(second) == 2
 
 
-def test_a_dead_process_request_in_flight_is_settled(tmp_path: Path) -> None:
-    clock = Clock()
+def test_a_request_in_flight_of_a_process_that_died_is_settled(tmp_path: Path) -> None:
     path = tmp_path / "w"
-    (limiter,) = limiters(path, clock, count=1, budget=1)
-    permit = limiter.try_acquire()
-    assert permit is not None
-    dead = subprocess.run(
-        [sys.executable, "-c", "import os; print(os.getpid())"], check=True, capture_output=True, text=True
+    take_and_die = (
+        "import sys, time; from pathlib import Path\n"
+        "from airflow_provider_hubtix.ratelimit import RateLimiter\n"
+        "from airflow_provider_hubtix.shared_window import SharedWindow\n"
+        "assert RateLimiter(1, shared=SharedWindow(Path(sys.argv[1]))).try_acquire() is not None\n"
     )
-    with SharedWindow(path).open(lambda: WindowModel(1), clock) as held:
+    subprocess.run([sys.executable, "-c", take_and_die, str(path)], check=True)  # and never answered
+    limiter = RateLimiter(1, shared=SharedWindow(path))
+    with SharedWindow(path).open(lambda: WindowModel(1), time.monotonic) as held:
         (sent,) = held.model.own
-        sent.pid = int(dead.stdout)  # as if that process had sent it and died before its answer
-        held.changed = True
-    clock.now += 1.0
-    with SharedWindow(path).open(lambda: WindowModel(1), clock) as held:
-        (sent,) = held.model.own
-        assert sent.answered == held.now  # may have been counted until it was found dead
+        assert sent.answered == held.now  # may have been counted until it was found gone
         assert sent.leaves == held.now + WINDOW
+    assert limiter.try_acquire() is None  # its slot is held for a window all the same
 
 
 @pytest.mark.parametrize("contents", [b"not a pickle", pickle.dumps({"a": "dict"})])
@@ -186,3 +184,21 @@ def test_processes_sharing_a_picture_never_exceed_the_budget_together(tmp_path: 
         assert worker.exitcode == 0
     assert all(later - earlier >= window for earlier, later in zip(times, times[budget:], strict=False))
     assert os.listdir(tmp_path) == ["w"]
+
+
+def _report_own_file(shared: SharedWindow, report: multiprocessing.Queue) -> None:
+    RateLimiter(3, shared=shared).try_acquire()
+    report.put(shared._fd_pid == os.getpid())
+
+
+def test_a_forked_process_locks_through_its_own_open_file(tmp_path: Path) -> None:
+    """A lock belongs to the open file, which a fork shares: the child must open the file again."""
+    shared = SharedWindow(tmp_path / "w")
+    assert RateLimiter(3, shared=shared).try_acquire() is not None
+    context = multiprocessing.get_context("fork")
+    report: multiprocessing.Queue = context.Queue()
+    child = context.Process(target=_report_own_file, args=(shared, report))
+    child.start()
+    assert report.get(timeout=30) is True
+    child.join(timeout=30)
+    assert child.exitcode == 0
