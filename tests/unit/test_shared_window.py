@@ -106,6 +106,7 @@ def test_an_unreadable_picture_is_started_afresh(
     with caplog.at_level(logging.WARNING):
         assert limiter.try_acquire() is not None  # the first look of a new picture
     assert limiter.try_acquire() is None
+    assert f"{path} could not be read" in caplog.text
 
 
 def test_a_picture_from_before_the_machine_started_is_started_afresh(tmp_path: Path) -> None:
