@@ -26,6 +26,7 @@ from airflow.providers.common.compat.sdk import AirflowException, AirflowFailExc
 from airflow_provider_hubtix.errors import HubtixError, InvalidInputError
 
 __all__ = [
+    "MAX_MESSAGE_CHARS",
     "HubSpotAuthError",
     "HubSpotConnectionError",
     "HubSpotDailyLimitError",
@@ -42,6 +43,9 @@ __all__ = [
     "HubSpotValidationError",
     "input_errors",
 ]
+
+MAX_MESSAGE_CHARS = 500
+"""How much of HubSpot's own message an error quotes at most."""
 
 
 class HubSpotError(HubtixError, AirflowException):

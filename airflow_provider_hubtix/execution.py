@@ -20,7 +20,7 @@ from airflow_provider_hubtix.progress import Logger
 
 __all__ = ["JobRun", "execute_job"]
 
-_MAX_MESSAGE_CHARS = 300
+_FAILURE_SUMMARY_MESSAGE_CHARS = 300
 
 
 @dataclass
@@ -157,6 +157,6 @@ def _fingerprinted(items: Iterator[Located], fingerprint: InputsFingerprint) -> 
 def _describe(error: dict[str, Any]) -> str:
     who = f"input {error.get('input_index')}" if "input" in error else f"id {error.get('id')}"
     message = str(error.get("message") or "")
-    if len(message) > _MAX_MESSAGE_CHARS:
-        message = message[:_MAX_MESSAGE_CHARS] + "…"
+    if len(message) > _FAILURE_SUMMARY_MESSAGE_CHARS:
+        message = message[:_FAILURE_SUMMARY_MESSAGE_CHARS] + "…"
     return f"{who}: {error.get('status')} {error.get('category')}: {message}"

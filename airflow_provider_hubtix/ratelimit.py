@@ -49,6 +49,10 @@ SHARED_RECHECK_SECONDS = 0.02
 """How often a waiting process looks at a shared picture (another process's answer wakes nobody
 here): a few times per round trip."""
 
+_REQUEST_NUMBERS = itertools.count(1)
+"""Numbers the requests of this process, across all its limiters: (pid, number) names a request in a
+picture shared with other limiters (see ``shared_window.find_sent``)."""
+
 MAX_HEADER = "X-HubSpot-RateLimit-Max"
 REMAINING_HEADER = "X-HubSpot-RateLimit-Remaining"
 INTERVAL_HEADER = "X-HubSpot-RateLimit-Interval-Milliseconds"
@@ -95,7 +99,6 @@ class RateLimiter:
         self._clock = clock
         self._cond = threading.Condition()
         self._watching = False
-        self._numbers = itertools.count(1)
 
     @contextlib.contextmanager
     def _window(self) -> Iterator[Held]:
@@ -154,7 +157,7 @@ class RateLimiter:
             sent = held.model.take(held.now)
             if sent is None:
                 return None
-            sent.pid, sent.number = os.getpid(), next(self._numbers)
+            sent.pid, sent.number = os.getpid(), next(_REQUEST_NUMBERS)
             held.changed = True
             return Permit(sent)
 

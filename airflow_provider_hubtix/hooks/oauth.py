@@ -19,7 +19,12 @@ from typing import Any
 
 import requests
 
-from airflow_provider_hubtix.exceptions import HubSpotAuthError, HubSpotConnectionError, HubSpotServerError
+from airflow_provider_hubtix.exceptions import (
+    MAX_MESSAGE_CHARS,
+    HubSpotAuthError,
+    HubSpotConnectionError,
+    HubSpotServerError,
+)
 
 __all__ = ["LEGACY_TOKEN_PATH", "TOKEN_PATH", "OAuthCredentials", "OAuthTokenSource"]
 
@@ -29,7 +34,6 @@ TOKEN_PATH = "/oauth/2026-03/token"
 LEGACY_TOKEN_PATH = "/oauth/v1/token"
 _REFRESH_AHEAD_MAX_SECONDS = 60.0  # refresh this long before expiry at most ...
 _REFRESH_AHEAD_SHARE = 0.1  # ... and at most this share of the token's lifetime
-_MAX_MESSAGE_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -187,12 +191,12 @@ class OAuthTokenSource:
         if status >= 500:
             raise HubSpotServerError(
                 f"HubSpot failed to refresh the OAuth access token of connection {self._conn_id!r} at "
-                f"{where}: {message[:_MAX_MESSAGE_CHARS]}.",
+                f"{where}: {message[:MAX_MESSAGE_CHARS]}.",
                 status=status,
             )
         raise HubSpotAuthError(
             f"HubSpot refused to refresh the OAuth access token of connection {self._conn_id!r} at "
-            f"{where}: {message[:_MAX_MESSAGE_CHARS]}. Check the connection's host, and client_id, "
+            f"{where}: {message[:MAX_MESSAGE_CHARS]}. Check the connection's host, and client_id, "
             "client_secret and refresh_token in its extra.",
             status=status,
         )

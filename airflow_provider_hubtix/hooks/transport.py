@@ -50,6 +50,7 @@ from urllib3.exceptions import NewConnectionError
 from airflow_provider_hubtix import fastjson
 from airflow_provider_hubtix.daily_budget import DAILY_HEADER, DailyBudget, DailyReserveReached
 from airflow_provider_hubtix.exceptions import (
+    MAX_MESSAGE_CHARS,
     HubSpotAuthError,
     HubSpotConnectionError,
     HubSpotDailyLimitError,
@@ -79,7 +80,6 @@ __all__ = [
 log = logging.getLogger(__name__)
 
 DEFAULT_TIMEOUT_SECONDS = 60.0
-_MAX_MESSAGE_CHARS = 500
 
 
 @dataclass(frozen=True)
@@ -357,7 +357,7 @@ class HubSpotTransport:
                 "status": response.status_code,
                 "category": body.get("category"),
                 "correlation_id": body.get("correlationId"),
-                "hubspot_message": hubspot_message[:_MAX_MESSAGE_CHARS],
+                "hubspot_message": hubspot_message[:MAX_MESSAGE_CHARS],
                 "context": body.get("context") if isinstance(body.get("context"), dict) else None,
             },
         )

@@ -5,6 +5,7 @@ public methods only. The assertions are invariants, not tuned figures."""
 from __future__ import annotations
 
 import random
+from pathlib import Path
 
 import pytest
 
@@ -48,6 +49,19 @@ def test_clients_sharing_an_account_all_finish_with_few_429s(mode: str) -> None:
     account = simulate(clients, TIMINGS[mode], seed=7)
     assert len(account.accepted) == 400
     assert account.refused <= 0.05 * (400 + account.refused)  # HubSpot's own bound on error answers
+
+
+@pytest.mark.parametrize("mode", sorted(TIMINGS))
+def test_clients_sharing_one_picture_act_as_one_whatever_the_timing(mode: str, tmp_path: Path) -> None:
+    """Processes on one machine, each with its own limiter on one shared file: no 429 between them,
+    and the account used as one client would use it."""
+    for seed in range(3):
+        rng = random.Random(seed)
+        clients = [Client(100, 100, start=rng.uniform(0, 1), seed=i) for i in range(4)]
+        account = simulate(clients, TIMINGS[mode], seed=seed, shared=tmp_path / f"window-{seed}")
+        assert account.refused == 0
+        assert len(account.accepted) == 400
+        assert ceiling_ratio(account) <= 1.10
 
 
 def test_slots_are_given_back_so_a_long_run_keeps_going() -> None:

@@ -68,6 +68,23 @@ def test_an_answer_in_one_process_frees_the_slot_for_another(tmp_path: Path) -> 
     assert first.try_acquire() is None
 
 
+def test_each_answer_settles_its_own_request_when_limiters_of_one_process_share_a_picture(
+    tmp_path: Path,
+) -> None:
+    """Two hooks of one task share the picture too: an answer must not settle the other's request."""
+    clock = Clock()
+    first, second = limiters(tmp_path / "w", clock, budget=2)
+    look = first.try_acquire()
+    assert look is not None
+    first.release(look, headers(2, 1))
+    permit = second.try_acquire()
+    assert permit is not None
+    clock.now += 0.2
+    second.release(permit)  # failed without an answer: only its own record can settle it
+    clock.now += WINDOW  # both have surely left the window
+    assert drain(first) == 2
+
+
 def test_unshared_limiters_do_not_know_each_other(tmp_path: Path) -> None:
     """What sharing the picture changes: alone, each process sends its own budget."""
     clock = Clock()

@@ -13,9 +13,11 @@ import itertools
 import random
 from collections import deque
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 from airflow_provider_hubtix.ratelimit import Permit, RateLimiter
+from airflow_provider_hubtix.shared_window import SharedWindow
 
 WINDOW = 10.0
 POLL_SECONDS = 0.01
@@ -91,16 +93,26 @@ class Client:
 
 
 def simulate(
-    clients: list[Client], timing: Timing, *, budget: int = 100, seed: int = 0, until: float = 600.0
+    clients: list[Client],
+    timing: Timing,
+    *,
+    budget: int = 100,
+    seed: int = 0,
+    until: float = 600.0,
+    shared: Path | None = None,
 ) -> Account:
-    """Run every client's work against one account; return the account (what it counted)."""
+    """Run every client's work against one account; return the account (what it counted).
+
+    :param shared: a file through which the clients share one picture of the window, as processes
+        on one machine do (each client opens it on its own); ``None``: each has its own picture.
+    """
     rng = random.Random(seed)
     clock = Clock()
     account = Account(budget)
     events: list[tuple[float, int, str, Client, Permit | None, bool, int]] = []
     order = itertools.count()
     for client in clients:
-        client.limiter = RateLimiter(clock=clock)
+        client.limiter = RateLimiter(clock=clock, shared=SharedWindow(shared) if shared else None)
         model = getattr(client.limiter, "_model", None)
         if model is not None:
             model.rng = random.Random(client.seed)  # reproducible runs
