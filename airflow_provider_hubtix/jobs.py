@@ -10,19 +10,18 @@ exceptions are read through two attributes (``stops_run``, ``outcome_unknown``) 
 Duplicate-safe create: with ``id_property`` set, whether a ticket exists is decided by reading it
 (batch read by ``id_property``), never from an error's category or wording. The job reads before
 re-sending a batch whose outcome is unknown, before re-sending inputs an earlier try had in flight,
-and after a create error that may mean "exists" (see :func:`may_mean_exists`); the inputs found
+and after a create error (whatever it says); the inputs found
 become results with ``"new": false``, the others are created or keep their error record.
 """
 
 from __future__ import annotations
 
 import itertools
-import json
 import logging
 import uuid
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import tenacity
@@ -54,7 +53,7 @@ from airflow_provider_hubtix.outputs import RecordSink
 from airflow_provider_hubtix.progress import Logger, ProgressLog
 from airflow_provider_hubtix.ratelimit import AUTO_MAX_CONCURRENCY
 from airflow_provider_hubtix.read_inputs import ReadInput, normalise_read_input
-from airflow_provider_hubtix.runner import Concurrency, run_batches
+from airflow_provider_hubtix.runner import BatchStopped, run_batches
 
 __all__ = [
     "CreateJob",
@@ -63,7 +62,6 @@ __all__ = [
     "TicketsClient",
     "UpsertJob",
     "WriteJob",
-    "may_mean_exists",
     "require_id_property",
 ]
 
@@ -158,17 +156,17 @@ def _validate_all(
     return count
 
 
-def _auto_concurrency(client: TicketsClient, max_concurrency: int | None) -> Concurrency:
+def _auto_concurrency(client: TicketsClient, max_concurrency: int | None) -> int:
     """``max_concurrency`` if set; else as many batches in flight as the rate budget lets go within
-    one round trip (the budget itself, as HubSpot's headers reveal it), at most
-    :data:`~airflow_provider_hubtix.ratelimit.AUTO_MAX_CONCURRENCY`.
+    one round trip: the budget itself, at most :data:`~airflow_provider_hubtix.ratelimit.AUTO_MAX_CONCURRENCY`
+    (every HubSpot tier allows at least that many, so the first answer's ``Max`` changes nothing).
 
-    :param client: the HubSpot client, asked for its current budget.
+    :param client: the HubSpot client, asked for its budget.
     :param max_concurrency: the user's setting, or ``None``.
     """
     if max_concurrency is not None:
         return max_concurrency
-    return lambda: min(client.rate_budget, AUTO_MAX_CONCURRENCY)
+    return min(client.rate_budget, AUTO_MAX_CONCURRENCY)
 
 
 def _chunks(items: Iterator[Any], size: int) -> Iterator[list[Any]]:
@@ -343,8 +341,8 @@ class CreateJob(WriteJob):
         existing ticket) is followed by a read of what exists and a create of the rest: up to
         :data:`_MAX_RECONCILE_ROUNDS` rounds, as one tenacity ``Retrying``.
         """
-        outcome = BatchOutcome()
-        pending = list(batch)
+        state = _Reconciling(list(batch))
+        pending, outcome = state.pending, state.outcome
         rounds = tenacity.Retrying(
             stop=tenacity.stop_after_attempt(_MAX_RECONCILE_ROUNDS),
             wait=_reconcile_wait,
@@ -354,7 +352,7 @@ class CreateJob(WriteJob):
         )
         try:
             pending[:] = self._skip_existing_in_flight(pending, outcome)
-            rounds(self._create, pending, outcome)
+            rounds(self._create, state)
         except _CreateTheRest:
             message = (
                 f"HubSpot's answer was lost {_MAX_RECONCILE_ROUNDS} times for this batch and these "
@@ -365,16 +363,25 @@ class CreateJob(WriteJob):
             )
             _merge(outcome, failed)
         except Exception as exc:
-            if getattr(exc, "stops_run", True):
+            if not getattr(exc, "stops_run", True):
+                _merge(outcome, account_failure(pending, write_error, **_failure_fields(exc)))
+            elif state.created or outcome.results or outcome.errors:
+                # Stopped part-way: keep what is known; what may have been created is not "unsent".
+                if state.created:
+                    _merge(outcome, account_failure(pending, write_error, **_failure_fields(exc)))
+                else:
+                    _merge(outcome, _stopped(pending, exc, True, write_error))
+                raise BatchStopped(outcome, exc) from exc
+            else:
                 raise
-            _merge(outcome, account_failure(pending, write_error, **_failure_fields(exc)))
         return outcome
 
-    def _create(self, pending: list[WriteInput], outcome: BatchOutcome) -> None:
-        """One create round: create ``pending`` and account for the answer into ``outcome``.
+    def _create(self, state: _Reconciling) -> None:
+        """One create round: create ``state.pending`` and account for the answer into ``state.outcome``.
 
         :raises _CreateTheRest: after ``pending`` was narrowed (in place) to the inputs still to create.
         """
+        pending, outcome = state.pending, state.outcome
         if not pending:
             return
         try:
@@ -382,11 +389,13 @@ class CreateJob(WriteJob):
                 [item.payload for item in pending], resend_unknown=self.id_property is None
             )
         except Exception as exc:
+            state.created = state.created or not getattr(exc, "never_sent", False)
             answer_lost = self._answer_lost(exc)
             pending[:] = self._after_failed_create(pending, outcome, exc, answer_lost)
             if pending:
                 raise _CreateTheRest(pause=answer_lost) from None
             return
+        state.created = True
         accounted = account_write(pending, response, self.id_property)
         self._flag_resent(pending, response, accounted)
         _merge(outcome, self._settle_errors(pending, accounted))
@@ -459,8 +468,8 @@ class CreateJob(WriteJob):
         """With id_property, after a create raised: read which inputs exist and return the rest to create.
 
         Done when the batch may have been written (its answer was lost), or when HubSpot rejected it as
-        a whole (400) for a reason that may be a duplicate unique value; then only if some input was
-        found (else the 400 stands). Anything else is re-raised.
+        a whole (400), whatever the reason says; then only if some input was found does the rest go
+        (else the 400 stands). Anything else is re-raised.
         """
         if answer_lost:
             self.log.warning(
@@ -468,31 +477,28 @@ class CreateJob(WriteJob):
             )
             return self._keep_missing(pending, outcome)
         if self.id_property and getattr(exc, "status", None) == 400:
-            hubspot_message = str(getattr(exc, "hubspot_message", None) or exc)
-            if may_mean_exists(hubspot_message, self.id_property):
-                missing = self._keep_missing(pending, outcome)
-                if len(missing) < len(pending):
-                    self.log.warning(
-                        "HubSpot rejected a batch of %d as a whole; %d of its inputs already exist, "
-                        "creating the other %d.",
-                        len(pending),
-                        len(pending) - len(missing),
-                        len(missing),
-                    )
-                    return missing
+            missing = self._keep_missing(pending, outcome)
+            if len(missing) < len(pending):
+                self.log.warning(
+                    "HubSpot rejected a batch of %d as a whole; %d of its inputs already exist, "
+                    "creating the other %d.",
+                    len(pending),
+                    len(pending) - len(missing),
+                    len(missing),
+                )
+                return missing
         raise exc
 
     def _settle_errors(self, pending: Sequence[WriteInput], accounted: BatchOutcome) -> BatchOutcome:
-        """With id_property: inputs whose error may mean their ticket exists are read (one request);
-        those found become results (``new: false``), the others keep their error record unchanged."""
+        """With id_property: rejected inputs are read (one request), whatever their error says, since
+        its wording proves nothing; those found become results (``new: false``), the others keep their
+        error record unchanged."""
         for record in accounted.results:
             record.setdefault("new", True)
         id_property = self.id_property
         if not id_property or not accounted.errors:
             return accounted
-        doubtful = {e["input_index"] for e in accounted.errors if may_mean_exists(e["message"], id_property)}
-        if not doubtful:
-            return accounted
+        doubtful = {e["input_index"] for e in accounted.errors}
         settled = BatchOutcome(results=accounted.results)
         try:
             missing = self._keep_missing([item for item in pending if item.index in doubtful], settled)
@@ -502,35 +508,6 @@ class CreateJob(WriteJob):
         found = doubtful - {item.index for item in missing}
         settled.errors = [e for e in accounted.errors if e["input_index"] not in found]
         return settled
-
-
-def may_mean_exists(message: str, id_property: str) -> bool:
-    """Whether an error message leaves open that the input's ticket already exists.
-
-    ``False`` only when the message embeds HubSpot's per-property results and these name only
-    properties other than ``id_property``; any other wording (unknown, opaque, a ``CONFLICT``) is a
-    doubt that a read settles.
-
-    :param message: HubSpot's error message.
-    :param id_property: the unique property of the inputs.
-    """
-    names = _named_properties(message)
-    return names is None or id_property in names
-
-
-def _named_properties(message: str) -> set[str] | None:
-    """The property names in a ``Property values were not valid: [...]`` message, or ``None``."""
-    start = message.find("[")
-    if start < 0:
-        return None
-    try:
-        problems, _ = json.JSONDecoder().raw_decode(message, start)
-    except ValueError:
-        return None
-    if not isinstance(problems, list) or not problems:
-        return None
-    names = {problem.get("name") if isinstance(problem, dict) else None for problem in problems}
-    return None if None in names else {str(name) for name in names}
 
 
 @dataclass
@@ -547,6 +524,7 @@ class ReadJob:
     :param daily_budget: the client's daily budget, to say up front whether the run fits in it.
     """
 
+    verb: ClassVar[str] = "read"
     client: TicketsClient
     id_property: str | None = None
     properties: Sequence[str] = ()
@@ -588,7 +566,7 @@ class ReadJob:
             self.fail,
             sink,
             max_concurrency=_auto_concurrency(self.client, self.max_concurrency),
-            progress=ProgressLog(self.log, "read", total, batch_size=self.batch_size),
+            progress=ProgressLog(self.log, self.verb, total, batch_size=self.batch_size),
         )
 
     def process(self, batch: Sequence[ReadInput]) -> BatchOutcome:
@@ -631,6 +609,16 @@ def _answered(
             raise
         return account_failure(batch, error_record, **_failure_fields(exc))
     return account(response)
+
+
+@dataclass
+class _Reconciling:
+    """One create batch on its way: the inputs still to create, the records so far, and whether a
+    create of it has left (then its inputs may exist)."""
+
+    pending: list[WriteInput]
+    outcome: BatchOutcome = field(default_factory=BatchOutcome)
+    created: bool = False
 
 
 class _CreateTheRest(Exception):

@@ -1,4 +1,5 @@
-"""HubSpot's limits on a batch call and the validators of the numbers a user gives (plain Python).
+"""HubSpot's limits on a batch call and its rate window, and the validators of the numbers a user
+gives (plain Python).
 
 Every other module takes these from here, so each limit is written once.
 """
@@ -13,6 +14,8 @@ __all__ = [
     "MAX_BATCH_SIZE",
     "MAX_BATCH_SIZE_WITH_HISTORY",
     "MAX_VALUE_CHARS",
+    "SMALLEST_RATE_TIER",
+    "WINDOW_SECONDS",
     "check_batch_size",
     "check_inputs_per_request",
     "check_positive",
@@ -24,6 +27,10 @@ MAX_BATCH_SIZE_WITH_HISTORY = 50
 """Inputs per batch read request that asks for properties with history."""
 MAX_VALUE_CHARS = 65_536
 """Characters in one property value."""
+SMALLEST_RATE_TIER = 100
+"""Requests per rolling window of HubSpot's smallest tier (Free/Starter private apps)."""
+WINDOW_SECONDS = 10.0
+"""The rolling window's length, until ``X-HubSpot-RateLimit-Interval-Milliseconds`` tells."""
 
 
 def check_batch_size(batch_size: Any, limit: int = MAX_BATCH_SIZE) -> int:

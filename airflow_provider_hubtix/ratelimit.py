@@ -27,6 +27,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 
+from airflow_provider_hubtix.limits import SMALLEST_RATE_TIER, WINDOW_SECONDS
 from airflow_provider_hubtix.shared_window import Held, SharedWindow, find_sent
 from airflow_provider_hubtix.window_model import LimiterSettings, Sent, View, WindowModel
 
@@ -41,7 +42,7 @@ __all__ = [
     "read_view",
 ]
 
-AUTO_MAX_CONCURRENCY = 100
+AUTO_MAX_CONCURRENCY = SMALLEST_RATE_TIER
 """The most requests in flight with automatic concurrency: a window's worth at the smallest tier,
 sent within one round trip."""
 
@@ -86,7 +87,7 @@ class RateLimiter:
         self,
         requests_per_window: int | None = None,
         *,
-        window_seconds: float = 10.0,
+        window_seconds: float = WINDOW_SECONDS,
         clock: Callable[[], float] = time.monotonic,
         settings: LimiterSettings | None = None,
         shared: SharedWindow | None = None,
@@ -133,30 +134,31 @@ class RateLimiter:
         hundred waiting threads cost one wake-up per event, not a hundred.
         """
         with self._cond:
-            while (permit := self._take()) is None:
+            while isinstance(taken := self._take(), float):
                 if self._watching:
                     self._cond.wait()
                     continue
                 self._watching = True
                 try:
-                    with self._window() as held:
-                        timeout = self._recheck_seconds(held)
-                    self._cond.wait(timeout=timeout)
+                    self._cond.wait(timeout=taken)
                 finally:
                     self._watching = False
             self._cond.notify()  # the next caller goes too if it may, or watches the clock
-            return permit
+            return taken
 
     def try_acquire(self) -> Permit | None:
         """Take a place for one more request if it may go now, else return ``None``."""
         with self._cond:
-            return self._take()
+            taken = self._take()
+            return None if isinstance(taken, float) else taken
 
-    def _take(self) -> Permit | None:
+    def _take(self) -> Permit | float:
+        """A place for one more request, or else how long to wait before looking again (one look
+        at the model either way)."""
         with self._window() as held:
             sent = held.model.take(held.now)
             if sent is None:
-                return None
+                return self._recheck_seconds(held)
             sent.pid, sent.number = os.getpid(), next(_REQUEST_NUMBERS)
             held.changed = True
             return Permit(sent)

@@ -1,15 +1,14 @@
 """Running batches concurrently while one thread writes every outcome (plain Python).
 
 Batches are pulled lazily from an iterable and at most ``max_concurrency`` are in flight, so memory
-stays flat however many inputs there are. ``max_concurrency`` may be a callable, asked before each
-batch goes (automatic concurrency follows the rate budget as HubSpot's headers reveal it), that
-never returns more than :data:`AUTO_MAX_CONCURRENCY`. Worker threads only call HubSpot and account for the
+stays flat however many inputs there are. Worker threads only call HubSpot and account for the
 answer; the calling thread writes each outcome to the sink as it completes.
 
 ``process(batch)`` returns the batch's records and raises only when the whole run must stop
 (credentials, daily limit …). Then no new batch is sent, in-flight ones are written, the failing
-batch and every batch not sent get error records from ``fail(batch, exc, attempted)``, and the
-exception is re-raised. An error while reading the inputs stops the run the same way, except that
+batch and every batch not sent get error records from ``fail(batch, exc, attempted)`` (or, when
+the failing batch had got somewhere first, the records it raised with :class:`BatchStopped`), and
+the exception is re-raised. An error while reading the inputs stops the run the same way, except that
 inputs that could not be read cannot be accounted for: the exception names the row.
 """
 
@@ -24,15 +23,26 @@ from typing import Generic, TypeVar
 from airflow_provider_hubtix.accounting import BatchOutcome
 from airflow_provider_hubtix.outputs import RecordSink
 from airflow_provider_hubtix.progress import ProgressLog
-from airflow_provider_hubtix.ratelimit import AUTO_MAX_CONCURRENCY
 
-__all__ = ["Concurrency", "run_batches"]
+__all__ = ["BatchStopped", "run_batches"]
 
 _T = TypeVar("_T")
-Concurrency = int | Callable[[], int]
-"""Batches in flight at most: a number, or a callable asked before each batch is sent."""
 
 _SHUTDOWN_GRACE_SECONDS = 120.0
+
+
+class BatchStopped(Exception):
+    """Raised by ``process`` when the run must stop part-way through a batch: what stopped it, and
+    the batch's records so far (every input of the batch, each in its results or its errors).
+
+    :param outcome: the batch's records.
+    :param cause: what stopped the run (re-raised by :func:`run_batches`).
+    """
+
+    def __init__(self, outcome: BatchOutcome, cause: BaseException) -> None:
+        super().__init__(str(cause))
+        self.outcome = outcome
+        self.cause = cause
 
 
 def run_batches(
@@ -41,7 +51,7 @@ def run_batches(
     fail: Callable[[Sequence[_T], BaseException, bool], BatchOutcome],
     sink: RecordSink,
     *,
-    max_concurrency: Concurrency,
+    max_concurrency: int,
     progress: ProgressLog,
     before_send: Callable[[Sequence[_T]], None] | None = None,
 ) -> None:
@@ -52,14 +62,13 @@ def run_batches(
     :param fail: error records for a batch when the run stops: ``attempted`` tells whether it was
         the failing batch (``True``) or one never sent (``False``).
     :param sink: receives the records (only from the calling thread).
-    :param max_concurrency: batches in flight at most (see :data:`Concurrency`).
+    :param max_concurrency: batches in flight at most.
     :param progress: counts finished batches and logs progress.
     :param before_send: called (in the calling thread) with each batch just before it is sent.
     """
     run = _BatchRun(iter(batches), process, fail, sink, progress, before_send)
-    limit = max_concurrency if callable(max_concurrency) else lambda: max_concurrency
-    workers = AUTO_MAX_CONCURRENCY if callable(max_concurrency) else max_concurrency
-    executor = ThreadPoolExecutor(max_workers=max(1, workers), thread_name_prefix="hubtix-batch")
+    limit = max(1, max_concurrency)
+    executor = ThreadPoolExecutor(max_workers=limit, thread_name_prefix="hubtix-batch")
     try:
         while True:
             run.send_while_room(executor, limit)
@@ -95,9 +104,9 @@ class _BatchRun(Generic[_T]):
     stop: BaseException | None = None
     inputs_broken: bool = False
 
-    def send_while_room(self, executor: ThreadPoolExecutor, limit: Callable[[], int]) -> None:
-        """Submit batches until ``limit()`` are in flight, the batches run out or the run stops."""
-        while self.stop is None and len(self.in_flight) < max(limit(), 1):
+    def send_while_room(self, executor: ThreadPoolExecutor, limit: int) -> None:
+        """Submit batches until ``limit`` are in flight, the batches run out or the run stops."""
+        while self.stop is None and len(self.in_flight) < limit:
             try:
                 batch = next(self.batches)
             except StopIteration:
@@ -116,6 +125,9 @@ class _BatchRun(Generic[_T]):
         batch = self.in_flight.pop(future)
         try:
             outcome = future.result()
+        except BatchStopped as stopped:
+            self.stop = self.stop or stopped.cause
+            outcome = stopped.outcome
         except Exception as exc:
             self.stop = self.stop or exc
             outcome = self.fail(batch, exc, True)

@@ -106,12 +106,14 @@ class Held:
 
 @dataclass
 class _Saved:
-    """What the file holds: the model, when it was written (``time.monotonic()``), and when each
-    process that wrote it started (to tell it from a later process given the same pid)."""
+    """What the file holds: the model, when it was written (``time.monotonic()``), when each process
+    that wrote it started (to tell it from a later process given the same pid), and in which boot of
+    the machine."""
 
     model: WindowModel
     saved_at: float
     started: dict[int, str]
+    boot: str
 
 
 class SharedWindow:
@@ -191,9 +193,9 @@ class SharedWindow:
                 saved = _unpack(header, os.pread(fd, os.fstat(fd).st_size, _HEADER.size))
             except Exception as error:  # torn or foreign: start afresh
                 log.warning("New shared rate-limit picture: %s could not be read (%s).", self.path, error)
-        if isinstance(saved, _Saved) and isinstance(saved.model, WindowModel) and saved.saved_at <= now:
+        if isinstance(saved, _Saved) and isinstance(saved.model, WindowModel) and _this_boot(saved, now):
             self._model, self._started = saved.model, saved.started
-        else:  # none, unreadable, or written before this machine started
+        else:  # none, unreadable, or written before this machine last started
             self._model, self._started = new_model(), {}
         return self._model
 
@@ -201,7 +203,7 @@ class SharedWindow:
         pid = os.getpid()
         if pid not in self._started:
             self._started[pid] = _started(pid)
-        body = pickle.dumps(_Saved(model, now, self._started), protocol=pickle.HIGHEST_PROTOCOL)
+        body = pickle.dumps(_Saved(model, now, self._started, _BOOT), protocol=pickle.HIGHEST_PROTOCOL)
         self._stamp = os.urandom(8)
         contents = _HEADER.pack(self._stamp, len(body), zlib.crc32(body)) + body
         os.pwrite(fd, contents, 0)
@@ -213,6 +215,24 @@ def _unpack(header: bytes, body: bytes) -> object:
     if len(body) != length or zlib.crc32(body) != crc:
         raise ValueError("torn or foreign contents")
     return pickle.loads(body)  # this user's private directory
+
+
+def _this_boot(saved: _Saved, now: float) -> bool:
+    """Whether ``saved`` was written since the machine last started (its clock starts again then)."""
+    return saved.boot == _BOOT and saved.saved_at <= now
+
+
+def _boot_id() -> str:
+    """This boot of the machine (Linux); elsewhere ``""``, and a picture from before the machine
+    started is told by its clock alone (``saved_at`` ahead of ``time.monotonic()``)."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as boot:
+            return boot.read().strip()
+    except OSError:
+        return ""
+
+
+_BOOT = _boot_id()
 
 
 def _started(pid: int) -> str:

@@ -35,15 +35,22 @@ each takes:
 
 from __future__ import annotations
 
+import bisect
 import math
+import os
 import random
 from dataclasses import dataclass, field
 from typing import Any
+
+from airflow_provider_hubtix.limits import SMALLEST_RATE_TIER, WINDOW_SECONDS
 
 __all__ = ["LimiterSettings", "Sent", "View", "WindowModel"]
 
 INF = math.inf
 _PROCESS_RANDOM = random.Random()
+"""The randomness of models read from a shared picture (see ``__setstate__``); reseeded in a forked
+child, so that siblings do not draw alike."""
+os.register_at_fork(after_in_child=_PROCESS_RANDOM.seed)
 
 
 @dataclass(frozen=True)
@@ -61,7 +68,7 @@ class LimiterSettings:
     :param recheck_seconds: waiting callers look again at least this often.
     """
 
-    default_budget: int = 100
+    default_budget: int = SMALLEST_RATE_TIER
     grace_seconds: float = 0.4
     adopt_share: float = 0.25
     others_memory_windows: float = 2.0
@@ -113,7 +120,7 @@ class WindowModel:
         self,
         configured: int | None = None,
         *,
-        window_seconds: float = 10.0,
+        window_seconds: float = WINDOW_SECONDS,
         settings: LimiterSettings | None = None,
         rng: random.Random | None = None,
     ) -> None:
@@ -130,7 +137,7 @@ class WindowModel:
         self.others: list[float] = []
         """When the other clients' requests we know of surely leave the window, ascending."""
         self.reusable: list[float] = []
-        """Sharing: until when each of our slots that left the window stays ours to reuse."""
+        """Sharing: until when each of our slots that left the window stays ours to reuse, ascending."""
         self.others_left: list[float] = []
         """When others' requests left the window, for a grace period (theirs to reuse meanwhile)."""
         self.others_until = -INF
@@ -233,8 +240,8 @@ class WindowModel:
         self._forget_left(now)
 
     def unanswered(self, sent: Sent, now: float) -> None:
-        """``sent`` failed without an answer: it may have been counted at any moment until now."""
-        self.viewed = True
+        """``sent`` failed without an answer: it may have been counted at any moment until now. (No
+        answer shows nothing of the account: until one does, requests still go one at a time.)"""
         sent.answered = now
         sent.leaves = min(sent.leaves, now + self.window)
         self._forget_left(now)
@@ -250,8 +257,8 @@ class WindowModel:
         self._advance(now)
         if now < self.paused_until or len(self.own) + len(self.others) >= self.budget:
             return None
-        if not self.viewed:
-            return "first" if not self.own else None  # the first request goes alone, to look
+        if not self.viewed:  # the first request goes alone, to look; again if it got no answer
+            return "first" if not self.in_flight() else None
         if not self.sharing(now):
             return "alone"
         if self.reusable:
@@ -268,7 +275,7 @@ class WindowModel:
                 self._forget(sent)
                 self.left.append(sent)
                 if sharing:
-                    self.reusable.append(sent.leaves + self.settings.grace_seconds)
+                    bisect.insort(self.reusable, sent.leaves + self.settings.grace_seconds)
         while self.others and self.others[0] <= now:
             self.others_left.append(self.others.pop(0))
         if self.others_left and self.others_left[0] + self.settings.grace_seconds <= now:

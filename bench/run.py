@@ -233,7 +233,6 @@ def shared_clients(
     figures["ok"] = sum(r["ok"] for r in results)
     figures["failed"] = sum(r["failed"] for r in results)
     figures["cpu_s"] = sum(r["cpu_s"] for r in results)
-    figures["ceiling_fraction"] = 1 / figures["span_vs_min"]
     return figures
 
 

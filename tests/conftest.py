@@ -1,5 +1,6 @@
-"""Test-wide setup: an isolated, throw-away Airflow home before anything imports Airflow, and a
-throw-away place for the rate-limit pictures that processes share (one per test)."""
+"""Test-wide setup: an isolated, throw-away Airflow home before anything imports Airflow (the package's
+``shared_window`` imports none), and a throw-away place for the rate-limit pictures that processes
+share (one per test)."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from pathlib import Path
 
 import pytest
 
+from airflow_provider_hubtix.shared_window import STATE_DIR_ENV
+
 REPO = Path(__file__).resolve().parent.parent
 AIRFLOW_HOME = Path(tempfile.mkdtemp(prefix="hubtix-airflow-home-"))
 
@@ -16,7 +19,6 @@ os.environ["AIRFLOW_HOME"] = str(AIRFLOW_HOME)
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(AIRFLOW_HOME / "dags")
 os.environ["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"] = f"sqlite:///{AIRFLOW_HOME / 'airflow.db'}"
-os.environ["HUBTIX_RATE_LIMIT_DIR"] = tempfile.mkdtemp(prefix="hubtix-ratelimit-")
 os.environ.pop("AIRFLOW_CONN_HUBSPOT_DEFAULT", None)
 
 pytest_plugins = ["airflow_provider_hubtix.sandbox.pytest_plugin"]  # the hubspot_sandbox fixture (opt-in)
@@ -27,4 +29,4 @@ def _own_rate_limit_pictures(
     tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """A test's hooks do not inherit another test's picture of a window (same URL and token)."""
-    monkeypatch.setenv("HUBTIX_RATE_LIMIT_DIR", str(tmp_path_factory.mktemp("ratelimit")))
+    monkeypatch.setenv(STATE_DIR_ENV, str(tmp_path_factory.mktemp("ratelimit")))

@@ -178,13 +178,7 @@ class HubSpotTicketsHook(BaseHook):
     def transport(self) -> HubSpotTransport:
         """The HTTP transport (session, retries, rate limiter) built from :attr:`settings`."""
         settings = self.settings
-        budget = self.requests_per_10s or settings.requests_per_10s
-        shared = (
-            shared_window_for(settings.base_url, settings.credentials, budget)
-            if settings.share_rate_limit
-            else None
-        )
-        limiter = self._rate_limiter or RateLimiter(budget, shared=shared)
+        limiter = self._rate_limiter or self._new_rate_limiter(settings)
         return HubSpotTransport(
             settings.base_url,
             settings.access_token,
@@ -197,6 +191,14 @@ class HubSpotTicketsHook(BaseHook):
             oauth=settings.oauth,
             on_new_token=mask_secret,
         )
+
+    def _new_rate_limiter(self, settings: ConnectionSettings) -> RateLimiter:
+        """This hook's limiter, sharing its picture of the window with the machine's other processes
+        that use the same app unless the connection says not to."""
+        budget = self.requests_per_10s or settings.requests_per_10s
+        share = settings.share_rate_limit
+        shared = shared_window_for(settings.base_url, settings.credentials, budget) if share else None
+        return RateLimiter(budget, shared=shared)
 
     @property
     def rate_budget(self) -> int:

@@ -66,7 +66,7 @@ from airflow_provider_hubtix.exceptions import (
 )
 from airflow_provider_hubtix.hooks.oauth import OAuthCredentials, OAuthTokenSource, response_json
 from airflow_provider_hubtix.hooks.prepared import JsonRequests
-from airflow_provider_hubtix.ratelimit import RateLimiter
+from airflow_provider_hubtix.ratelimit import RateLimiter, read_view
 
 __all__ = [
     "DEFAULT_TIMEOUT_SECONDS",
@@ -270,7 +270,11 @@ class HubSpotTransport:
             token = self._current_token()
             prepared = self._prepare(call, token)  # before the slot is taken: it counts from now
             ticket = self._admit_daily(call)
-            permit = self.rate_limiter.acquire()
+            try:
+                permit = self.rate_limiter.acquire()
+            except BaseException:
+                self.daily_budget.settle(ticket, None)
+                raise
             try:
                 response = self.session.send(prepared, timeout=self.timeout, **self._send_settings)
             except BaseException as exc:  # give both places back, whatever went wrong
@@ -279,7 +283,10 @@ class HubSpotTransport:
                 if isinstance(exc, requests.RequestException):
                     raise self._classify_network_error(exc, call) from None
                 raise
-            self.rate_limiter.release(permit, response.headers, counted=response.status_code != 429)
+            if response.status_code >= 500 and read_view(response.headers) is None:
+                self.rate_limiter.release(permit)  # an edge's 5xx shows nothing of the account
+            else:
+                self.rate_limiter.release(permit, response.headers, counted=response.status_code != 429)
             self.daily_budget.settle(ticket, response.headers)
             if response.ok:
                 return response

@@ -54,7 +54,8 @@ class _TicketsBatchOperator(BaseOperator):
     ui_color = "#ff7a59"
     path_fields: ClassVar[tuple[str, ...]] = ()
     """Templated fields that hold paths: rendered as text, never loaded as template files."""
-    result_verb: ClassVar[str] = "created"
+    result_verb: ClassVar[str]
+    """The name of the results count in ``return_value``: the job's verb."""
 
     def __init__(
         self,
@@ -251,7 +252,7 @@ class BatchCreateTicketsOperator(_WriteTicketsOperator):
     """
 
     job_class = CreateJob
-    result_verb = "created"
+    result_verb = CreateJob.verb
 
 
 class BatchUpsertTicketsOperator(_WriteTicketsOperator):
@@ -286,7 +287,7 @@ class BatchUpsertTicketsOperator(_WriteTicketsOperator):
     """
 
     job_class = UpsertJob
-    result_verb = "upserted"
+    result_verb = UpsertJob.verb
 
     def __init__(self, *, id_property: str | None = None, **kwargs: Any) -> None:
         super().__init__(id_property=id_property, **kwargs)
@@ -328,7 +329,7 @@ class BatchReadTicketsOperator(_TicketsBatchOperator):
 
     template_fields: Sequence[str] = ("ids", "ids_path", "output_path")
     path_fields = ("ids_path", "output_path")
-    result_verb = "read"
+    result_verb = ReadJob.verb
 
     def __init__(
         self,
@@ -391,7 +392,7 @@ def _as_path(value: Any) -> Path | ObjectStoragePath:
 
 def _created_nothing(output: Mapping[str, Any]) -> bool:
     """Whether a write operator's ``return_value`` counts no result (its results file is empty)."""
-    return any(output.get(verb) == 0 for verb in ("created", "upserted"))
+    return any(output.get(verb) == 0 for verb in (CreateJob.verb, UpsertJob.verb))
 
 
 def _is_create_output(ids: Any) -> bool:

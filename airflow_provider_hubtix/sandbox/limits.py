@@ -50,23 +50,30 @@ class RateLimits:
         self._window: deque[float] = deque()
         self.daily_used = 0
 
-    def count(self) -> Verdict:
-        """Count one request if it fits; 429s do not consume the window."""
+    def count(self, *, daily: bool = True) -> Verdict:
+        """Count one request if it fits; 429s do not consume the window.
+
+        :param daily: whether the daily limit applies (``False`` for OAuth calls: no daily limit, no
+            daily headers).
+        """
         now = self._prune()
         policy = None
-        if self.daily_used >= self.daily:
+        if daily and self.daily_used >= self.daily:
             policy = "DAILY"
         elif self.rate is not None and len(self._window) >= self.rate:
             policy = "TEN_SECONDLY_ROLLING"
         else:
             self._window.append(now)
-            self.daily_used += 1
-        return Verdict(policy is None, policy, self._headers())
+            self.daily_used += daily
+        return Verdict(policy is None, policy, self._headers(daily=daily))
 
-    def headers(self) -> dict[str, str]:
-        """The ``X-HubSpot-RateLimit-*`` headers as of now, counting nothing."""
+    def headers(self, *, daily: bool = True) -> dict[str, str]:
+        """The ``X-HubSpot-RateLimit-*`` headers as of now, counting nothing.
+
+        :param daily: with the daily ones.
+        """
         self._prune()
-        return self._headers()
+        return self._headers(daily=daily)
 
     def _prune(self) -> float:
         """Let the requests counted a window ago or more leave the window; return now."""
@@ -75,15 +82,17 @@ class RateLimits:
             self._window.popleft()
         return now
 
-    def _headers(self) -> dict[str, str]:
+    def _headers(self, *, daily: bool) -> dict[str, str]:
         maximum = self.rate or _UNLIMITED_MAX
-        return {
+        headers = {
             "X-HubSpot-RateLimit-Max": str(maximum),
             "X-HubSpot-RateLimit-Remaining": str(max(maximum - len(self._window), 0)),
             "X-HubSpot-RateLimit-Interval-Milliseconds": str(int(self.window_seconds * 1000)),
-            "X-HubSpot-RateLimit-Daily": str(self.daily),
-            "X-HubSpot-RateLimit-Daily-Remaining": str(max(self.daily - self.daily_used, 0)),
         }
+        if daily:
+            headers["X-HubSpot-RateLimit-Daily"] = str(self.daily)
+            headers["X-HubSpot-RateLimit-Daily-Remaining"] = str(max(self.daily - self.daily_used, 0))
+        return headers
 
     def reset(self) -> None:
         """Forget every counted request."""

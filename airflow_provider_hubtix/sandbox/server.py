@@ -26,6 +26,8 @@ __all__ = ["HubSpotSandbox", "SandboxStats"]
 
 _OBJECT_PREFIXES = ("/crm/v3/objects/tickets", "/crm/objects/2026-03/tickets")
 _TOKEN_PATHS = {"/oauth/v1/token": "v1", "/oauth/2026-03/token": "2026-03"}
+_OAUTH_TOKEN_PREFIX = "sandbox-oauth-"
+"""Access tokens the sandbox issues start so: calls made with them count against no daily limit."""
 
 _Reply = tuple[int, dict[str, str], Body | None]
 """An answer: status, headers and JSON body (``None``: drop the connection)."""
@@ -87,7 +89,7 @@ class HubSpotSandbox:
     :param fail_rate: share of batch requests answered 5xx before anything is done.
     :param lose_rate: share of batch requests done, then answered by closing the connection.
     :param unique_property: the ticket property with unique values (``None`` for none).
-    :param seed: seeds result shuffling and fault decisions.
+    :param seed: seeds result shuffling, fault decisions and timing (each its own stream).
     :param port: TCP port on 127.0.0.1 (0: a free one).
     :param host: the address to listen on.
     :param scopeless_token: a token whose app lacks the ``tickets`` scope (403).
@@ -132,10 +134,10 @@ class HubSpotSandbox:
         duplicate_style: str = "hubspot",
     ) -> None:
         self._lock = threading.Lock()
-        self._rng = random.Random(seed)
-        self._timing_rng = random.Random(seed)
+        self._rng = _stream(seed, "faults")
+        self._timing_rng = _stream(seed, "timing")
         self.timing = timing if isinstance(timing, Timing) else Timing(latency_ms).with_mode(timing)
-        self._store = TicketStore(unique_property, random.Random(seed), duplicate_style)
+        self._store = TicketStore(unique_property, _stream(seed, "results"), duplicate_style)
         self._limits = RateLimits(rate, daily, window_seconds)
         self._tokens: dict[str, bool] = {token: True, scopeless_token: False}
         self._expired: set[str] = set()
@@ -257,7 +259,7 @@ class HubSpotSandbox:
         if not counted or self.timing.remaining_at == "count":
             return counted
         with self._lock:
-            return {**counted, **self._limits.headers()}
+            return {**counted, **self._limits.headers(daily="X-HubSpot-RateLimit-Daily" in counted)}
 
     def set_rate(self, *, rate: int | None = None, daily: int | None = None) -> None:
         """Change the rate limits while running."""
@@ -300,7 +302,8 @@ class HubSpotSandbox:
         endpoint, refusal = self._route(method, path, headers)
         if refusal is not None:
             return refusal
-        return self._serve(endpoint, body, query)
+        oauth = headers.get("Authorization", "").startswith("Bearer " + _OAUTH_TOKEN_PREFIX)
+        return self._serve(endpoint, body, query, oauth=oauth)
 
     def _route(self, method: str, path: str, headers: Any) -> tuple[str, _Reply | None]:
         """The endpoint of a request, and the 404 / 405 / 401 answer refusing it, if any."""
@@ -312,21 +315,21 @@ class HubSpotSandbox:
             return endpoint, (405, {}, error_body("METHOD_NOT_ALLOWED", f"{method} is not allowed on {path}"))
         return endpoint, self._authenticate(headers.get("Authorization", ""))
 
-    def _serve(self, endpoint: str, body: bytes, query: dict[str, list[str]]) -> _Reply:
-        """Count the request against the rate limits, inject the configured faults, then operate."""
+    def _serve(self, endpoint: str, body: bytes, query: dict[str, list[str]], *, oauth: bool) -> _Reply:
+        """Count the request against the rate limits, inject the configured faults, then operate.
+
+        :param oauth: made with an OAuth access token: no daily limit, no daily headers.
+        """
         with self._lock:
-            verdict = self._count(endpoint)
+            verdict = self._count(endpoint, daily=not oauth)
             if not verdict.allowed:
                 self._stats.rate_limited += 1
                 return 429, verdict.headers, self._rate_limit_body(verdict.policy)
             fault = self._fault() if endpoint != "list" else None
-            if fault == "5xx":
+            if fault == "5xx":  # from HubSpot itself (its headers), or from an edge server (none)
                 self._stats.faults_5xx += 1
-                return (
-                    self._rng.choice((502, 503, 504)),
-                    verdict.headers,
-                    error_body("INTERNAL_ERROR", "Bad gateway"),
-                )
+                headers = verdict.headers if self._rng.random() < 0.5 else {}
+                return self._rng.choice((502, 503, 504)), headers, error_body("INTERNAL_ERROR", "Bad gateway")
         status, answer = self._operate(endpoint, body, query)
         if fault == "lost":
             with self._lock:
@@ -334,7 +337,7 @@ class HubSpotSandbox:
             return status, verdict.headers, None
         return status, verdict.headers, answer
 
-    def _count(self, endpoint: str) -> Any:
+    def _count(self, endpoint: str, *, daily: bool) -> Any:
         now = time.monotonic()
         stats = self._stats
         stats.requests += 1
@@ -344,7 +347,7 @@ class HubSpotSandbox:
             stats.last_request_at = now
         if endpoint == "batch_read":
             stats.first_read_at = stats.first_read_at or now
-        return self._limits.count()
+        return self._limits.count(daily=daily)
 
     def _fault(self) -> str | None:
         roll = self._rng.random()
@@ -427,7 +430,7 @@ class HubSpotSandbox:
             sent = (form.get("client_id"), form.get("client_secret"), form.get("refresh_token"))
             if form.get("grant_type") != "refresh_token" or sent != self._oauth:
                 return 400, {}, {"status": "BAD_REFRESH_TOKEN", "message": "missing or unknown refresh token"}
-            token = "sandbox-oauth-" + secrets.token_hex(12)
+            token = _OAUTH_TOKEN_PREFIX + secrets.token_hex(12)
             self._tokens[token] = True
             self._token_deadlines[token] = time.monotonic() + mode.lifetime
             if mode.rotate:
@@ -535,3 +538,9 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:
         """Stay quiet: tests and benchmarks send thousands of requests."""
+
+
+def _stream(seed: int | None, name: str) -> random.Random:
+    """One seeded stream of randomness per purpose (the same seed for all would make, say, every
+    lost answer also the fastest); unseeded, each is random."""
+    return random.Random(None if seed is None else f"{seed}:{name}")

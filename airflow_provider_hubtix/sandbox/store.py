@@ -33,7 +33,7 @@ __all__ = [
 ]
 
 _FIRST_ID = 1_000_000_001
-DUPLICATE_STYLES = ("hubspot", "conflict", "opaque")
+DUPLICATE_STYLES = ("hubspot", "label", "conflict", "opaque")
 """How a duplicate unique value is reported (HubSpot leaves it undocumented): ``hubspot`` as public
 reports show it (a ``VALIDATION_ERROR`` embedding the property's result, "already has that value"),
 ``conflict`` a ``CONFLICT`` like contacts' email, ``opaque`` a message nobody could recognise."""
@@ -243,10 +243,11 @@ class TicketStore:
             context = {**trace, "propertyName": [name], "existingObjectId": [existing]}
         elif self.duplicate_style == "opaque":
             category, message, context = "VALIDATION_ERROR", "Request rejected (reference 0x7f3a).", trace
-        else:
+        else:  # "label" names the property as the UI does, not by its internal name
             category, context = "VALIDATION_ERROR", trace
-            problem = f'{value} already has that value for the unique property "{name}" (ticket {existing})'
-            message = invalid_properties_message([property_problem(name, "INVALID_PROPERTY_VALUE", problem)])
+            named = name.replace("_", " ").capitalize() if self.duplicate_style == "label" else name
+            problem = f'{value} already has that value for the unique property "{named}" (ticket {existing})'
+            message = invalid_properties_message([property_problem(named, "INVALID_PROPERTY_VALUE", problem)])
         return {"status": "error", "category": category, "message": message, "context": context}
 
     def _store(self, values: dict[str, str], stamp: str) -> Body:

@@ -9,11 +9,16 @@ picture of that timing can be wrong for another, so the sandbox can play each of
 
 from __future__ import annotations
 
+import dataclasses
 import random
 from dataclasses import dataclass
 from typing import Literal
 
-__all__ = ["TIMING_MODES", "Timing"]
+__all__ = ["MODE_LATENCY_MS", "TIMING_MODES", "Timing"]
+
+MODE_LATENCY_MS = 200
+"""The base latency of a mode that varies answer times, when none is given (jitter of nothing is
+nothing)."""
 
 RemainingAt = Literal["count", "answer"]
 
@@ -45,6 +50,10 @@ class Timing:
             raise ValueError(f"remaining_at must be 'count' or 'answer', not {self.remaining_at!r}")
         if not 0.0 <= self.jitter < 1.0 or not 0.0 <= self.slow_share <= 1.0:
             raise ValueError("jitter must be in [0, 1) and slow_share in [0, 1]")
+        if not self.latency_ms and (self.jitter or self.slow_share):
+            raise ValueError(
+                "jitter and a slow tail vary latency_ms, which is 0: give it a base (e.g. latency_ms=200)"
+            )
 
     def arrival_delay(self, rng: random.Random) -> float:
         """Seconds between a request reaching the server and being counted."""
@@ -60,22 +69,23 @@ class Timing:
         return delay
 
     def with_mode(self, mode: str) -> Timing:
-        """This timing with a named mode's spread, tail and header timing (see :data:`TIMING_MODES`)."""
+        """A named mode's spread, tail and header timing (see :data:`TIMING_MODES`) around this
+        timing's base latency, or around the mode's (:data:`MODE_LATENCY_MS`) when this one has none."""
         try:
-            options = TIMING_MODES[mode]
+            named = TIMING_MODES[mode]
         except KeyError:
             raise ValueError(f"unknown timing mode {mode!r}; use one of {', '.join(TIMING_MODES)}") from None
-        return Timing(latency_ms=self.latency_ms, **options)  # type: ignore[arg-type]
+        return dataclasses.replace(named, latency_ms=self.latency_ms or named.latency_ms)
 
 
-TIMING_MODES: dict[str, dict[str, object]] = {
-    "fixed": {},
-    "jitter": {"jitter": 0.25},
-    "tail": {"jitter": 0.25, "slow_share": 0.05, "slow_factor": 5.0},
-    "spread": {"jitter": 0.25, "arrival_spread_ms": 300},
-    "answer-time": {"jitter": 0.25, "slow_share": 0.05, "slow_factor": 5.0, "remaining_at": "answer"},
+TIMING_MODES: dict[str, Timing] = {
+    "fixed": Timing(),
+    "jitter": Timing(MODE_LATENCY_MS, jitter=0.25),
+    "tail": Timing(MODE_LATENCY_MS, jitter=0.25, slow_share=0.05),
+    "spread": Timing(MODE_LATENCY_MS, jitter=0.25, arrival_spread_ms=300),
+    "answer-time": Timing(MODE_LATENCY_MS, jitter=0.25, slow_share=0.05, remaining_at="answer"),
 }
-"""Named pictures of HubSpot's timing (on top of a base latency): fixed latency in order; ±25 %
+"""Named pictures of HubSpot's timing, around a base latency: fixed latency, answers in order; ±25 %
 jitter (answers out of order); jitter with a slow tail (5 % of answers 5× slower); jitter with
 requests of a burst counted up to 300 ms apart; and the slow tail with ``Remaining`` computed when
 the request is answered."""

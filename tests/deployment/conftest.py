@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from airflow_provider_hubtix.sandbox import HubSpotSandbox
+from airflow_provider_hubtix.shared_window import STATE_DIR_ENV
 from scripts.airflow_local import REPO, LocalAirflow, free_port, hubspot_connection
 
 HERE = Path(__file__).resolve().parent
@@ -111,13 +112,17 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
     dags = root / "dags"
     shutil.copytree(REPO / "example_dags", dags)
     shutil.copy(HERE / "dags" / "hubtix_deployment_checks.py", dags)
-    with HubSpotSandbox(rate=100, seed=19) as sandbox, HubSpotSandbox(latency_ms=150, seed=20) as slow:
+    # The default sandbox plays the hardest timing: out of order, a slow tail, Remaining when answered.
+    with (
+        HubSpotSandbox(rate=100, seed=19, timing="answer-time") as sandbox,
+        HubSpotSandbox(latency_ms=150, seed=20) as slow,
+    ):
         s3 = CountingS3()
         env = {
             "AIRFLOW_CONN_HUBSPOT_DEFAULT": hubspot_connection(sandbox.url),
             "AIRFLOW_CONN_HUBSPOT_SLOW": hubspot_connection(slow.url),
             "AIRFLOW_CONN_AWS_MOTO": s3.connection(),
-            "HUBTIX_RATE_LIMIT_DIR": str(root / "ratelimit"),  # the tasks' shared rate-limit pictures
+            STATE_DIR_ENV: str(root / "ratelimit"),  # the tasks' shared rate-limit pictures
         }
         airflow = LocalAirflow(root / "home", dags, free_port(), env)
         try:

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from airflow_provider_hubtix.sandbox import HubSpotSandbox
+from airflow_provider_hubtix.sandbox.store import DUPLICATE_STYLES
 
 pytestmark = pytest.mark.e2e
 
-STYLES = ["hubspot", "conflict", "opaque"]
 INPUTS = 5000
 
 KILL_DAG = """
@@ -79,7 +79,7 @@ def kill_when_recorded(process: subprocess.Popen[bytes], results: Path, count: i
     process.wait()
 
 
-@pytest.mark.parametrize("style", STYLES)
+@pytest.mark.parametrize("style", DUPLICATE_STYLES)
 def test_killed_dags_test_then_rerun_finishes_clean(dags_folder: Path, tmp_path: Path, style: str) -> None:
     dag_file = dags_folder / "hubspot_kill_resume.py"
     dag_file.write_text(KILL_DAG)

@@ -24,6 +24,7 @@ from airflow_provider_hubtix.exceptions import (
 from airflow_provider_hubtix.hooks.transport import RetryPolicy
 from airflow_provider_hubtix.operators.tickets import BatchCreateTicketsOperator
 from airflow_provider_hubtix.sandbox import HubSpotSandbox
+from airflow_provider_hubtix.sandbox.store import DUPLICATE_STYLES
 
 QUICK_RETRIES = RetryPolicy(max_attempts=8, backoff_initial=0.01, backoff_max=0.05)
 
@@ -185,7 +186,7 @@ def test_oauth_expiry_mid_run_refreshes_and_goes_on(monkeypatch: pytest.MonkeyPa
         assert sandbox.ticket_count == 3000
 
 
-@pytest.mark.parametrize("style", ["hubspot", "conflict", "opaque"])
+@pytest.mark.parametrize("style", DUPLICATE_STYLES)
 def test_half_already_loaded_ends_in_results_not_errors(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, style: str
 ) -> None:

@@ -222,6 +222,8 @@ def test_oauth_refresh_and_expiry(sb: HubSpotSandbox) -> None:
         sb.url + V3, headers={"Authorization": f"Bearer {token['access_token']}"}, timeout=10
     )
     assert fresh.status_code == 200 and "results" in fresh.json()
+    assert "X-HubSpot-RateLimit-Max" in fresh.headers  # OAuth calls: the window, no daily limit
+    assert "X-HubSpot-RateLimit-Daily" not in fresh.headers
     assert (
         requests.post(sb.url + "/oauth/v1/token", data={**form, "refresh_token": "x"}, timeout=10).status_code
         == 400
@@ -297,9 +299,12 @@ def test_daily_headers_count_every_request_but_429s() -> None:
 
 
 def test_faults_fail_before_and_lose_after_commit() -> None:
-    with HubSpotSandbox(fail_rate=1.0) as failing:
+    with HubSpotSandbox(fail_rate=1.0, seed=2) as failing:
         response = post(failing, f"{V3}/batch/create", {"inputs": [create_input(0)]})
         assert response.status_code in (502, 503, 504) and failing.ticket_count == 0
+        answers = [post(failing, f"{V3}/batch/create", {"inputs": [create_input(0)]}) for _ in range(20)]
+        with_headers = ["X-HubSpot-RateLimit-Max" in r.headers for r in answers]
+        assert any(with_headers) and not all(with_headers)  # HubSpot's own 5xx, and an edge's
     with HubSpotSandbox(lose_rate=1.0) as losing:
         with pytest.raises(requests.ConnectionError):
             post(losing, f"{V3}/batch/create", {"inputs": [create_input(0)]})
@@ -397,6 +402,10 @@ def test_timing_modes_by_name_and_from_the_command_line() -> None:
         assert sandbox.timing.remaining_at == "answer" and sandbox.timing.latency_ms == 50
     with pytest.raises(ValueError, match="unknown timing mode"):
         HubSpotSandbox(timing="wobbly")
+    with HubSpotSandbox(timing="jitter") as sandbox:  # jitter of no latency would be none
+        assert sandbox.timing.latency_ms == 200 and sandbox.timing.jitter > 0
+    with pytest.raises(ValueError, match="latency_ms, which is 0"):
+        Timing(jitter=0.25)
 
 
 def upsert_input(i: int, trace: bool = True, **props: str) -> dict[str, Any]:

@@ -15,13 +15,19 @@ class FakeFailure(Exception):
     """An exception shaped like the hook's (``stops_run``, ``outcome_unknown``, ``status``)."""
 
     def __init__(
-        self, message: str, *, stops_run: bool = False, outcome_unknown: bool = False, status: int = 503
+        self,
+        message: str,
+        *,
+        stops_run: bool = False,
+        outcome_unknown: bool = False,
+        status: int = 503,
+        category: str | None = None,
     ):
         super().__init__(message)
         self.stops_run = stops_run
         self.outcome_unknown = outcome_unknown
         self.status = status
-        self.category = "VALIDATION_ERROR" if status == 400 else "SERVER_ERROR"
+        self.category = category or ("VALIDATION_ERROR" if status == 400 else "SERVER_ERROR")
         self.hubspot_message = message
 
 
@@ -37,9 +43,10 @@ def duplicate_error(style: str, name: str, value: str) -> dict[str, Any]:
         return {"category": "CONFLICT", "message": f"A ticket with {name} {value} already exists"}
     if style == "opaque":
         return {"category": "VALIDATION_ERROR", "message": "Request rejected (reference 0x7f3a)."}
+    named = name.replace("_", " ").capitalize() if style == "label" else name
     return {
         "category": "VALIDATION_ERROR",
-        "message": embedded(name, "INVALID_PROPERTY_VALUE", f"{value} already has that value"),
+        "message": embedded(named, "INVALID_PROPERTY_VALUE", f"{value} already has that value"),
     }
 
 
@@ -48,7 +55,7 @@ class FakeHubSpot:
     carry a property named ``missing`` (HubSpot's embedded ``PROPERTY_DOESNT_EXIST``); shuffles results.
 
     :param unique_property: values of this property must be unique (rejected in ``duplicate_style``).
-    :param duplicate_style: ``hubspot``, ``conflict`` or ``opaque``, as in the sandbox.
+    :param duplicate_style: ``hubspot``, ``label``, ``conflict`` or ``opaque``, as in the sandbox.
     :param reject_whole: answer any rejected input by failing the whole batch (400, nothing created),
         as HubSpot does for a batch without trace ids.
     :param failures: exceptions to raise on the next create calls (``None`` entries: answer normally);
@@ -89,9 +96,10 @@ class FakeHubSpot:
         if failure is not None and not getattr(failure, "outcome_unknown", False):
             raise failure
         results, errors = [], []
+        batch_values: set[str] = set()  # a value twice in one batch is a duplicate too
         for item in inputs:
             props = item["properties"]
-            error = self._rejection(props)
+            error = self._rejection(props, batch_values)
             if error is not None:
                 errors.append(
                     {
@@ -103,7 +111,9 @@ class FakeHubSpot:
             elif not self.reject_whole:
                 results.append(self._store(props))
         if errors and self.reject_whole:
-            raise FakeFailure(errors[0]["message"], stops_run=True, status=400)
+            raise FakeFailure(
+                errors[0]["message"], stops_run=True, status=400, category=errors[0]["category"]
+            )
         if self.reject_whole:
             results = [self._store(item["properties"]) for item in inputs]
         if failure is not None:
@@ -111,7 +121,7 @@ class FakeHubSpot:
         self._rng.shuffle(results)
         return BatchResponse(207 if errors else 201, results, errors)
 
-    def _rejection(self, props: dict[str, str]) -> dict[str, Any] | None:
+    def _rejection(self, props: dict[str, str], batch_values: set[str]) -> dict[str, Any] | None:
         if props.get("subject", "").startswith("bad"):
             return {"category": "VALIDATION_ERROR", "message": "bad subject"}
         if "missing" in props:
@@ -120,9 +130,13 @@ class FakeHubSpot:
                 "message": embedded("missing", "PROPERTY_DOESNT_EXIST", 'Property "missing" does not exist'),
             }
         unique = props.get(self.unique_property or "")
-        if unique and any(t["properties"].get(self.unique_property) == unique for t in self.tickets.values()):
+        if not unique:
+            return None
+        stored = any(t["properties"].get(self.unique_property) == unique for t in self.tickets.values())
+        if stored or unique in batch_values:
             self.duplicates_rejected += 1
             return duplicate_error(self.duplicate_style, self.unique_property or "", unique)
+        batch_values.add(unique)
         return None
 
     def _store(self, props: dict[str, str]) -> dict[str, Any]:

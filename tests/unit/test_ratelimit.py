@@ -88,6 +88,16 @@ def test_a_request_without_an_answer_still_holds_a_slot_for_a_window() -> None:
     assert len(take_all(model, 10.6)) == 4
 
 
+def test_until_an_answer_shows_the_account_requests_go_one_at_a_time() -> None:
+    """A lost first answer (or an edge's 5xx without headers) shows nothing: no blind burst."""
+    model = WindowModel()
+    (first,) = take_all(model, 0.0)
+    model.unanswered(first, 0.5)
+    (second,) = take_all(model, 0.5)  # another look, alone
+    model.answered(second, 0.7, View(100, 98, WINDOW))
+    assert len(take_all(model, 0.7)) == 98  # the budget, less the two looks
+
+
 def test_budget_is_learned_unless_configured_and_never_above_the_account() -> None:
     learned = WindowModel()
     (first,) = take_all(learned, 0.0)

@@ -136,6 +136,21 @@ def test_a_picture_from_before_the_machine_started_is_started_afresh(tmp_path: P
     assert after_boot.try_acquire() is not None  # not held back by a request of another boot
 
 
+def test_a_picture_from_another_boot_is_started_afresh(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A persistent directory outlives a reboot, and the new boot's clock may already be past the old."""
+    path = tmp_path / "w"
+    monkeypatch.setattr("airflow_provider_hubtix.shared_window._BOOT", "an earlier boot")
+    (before_boot,) = limiters(path, Clock(), count=1)
+    assert before_boot.try_acquire() is not None
+    monkeypatch.setattr("airflow_provider_hubtix.shared_window._BOOT", "this boot")
+    later = Clock()
+    later.now += 1000.0
+    (after_boot,) = limiters(path, later, count=1)
+    assert after_boot.try_acquire() is not None  # not held back by a request of another boot
+
+
 def test_the_file_is_named_and_filled_without_credentials(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
