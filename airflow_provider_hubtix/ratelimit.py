@@ -134,8 +134,8 @@ class RateLimiter:
         hundred waiting threads cost one wake-up per event, not a hundred.
         """
         with self._cond:
-            while isinstance(taken := self._take(), float):
-                if self._watching:
+            while not isinstance(taken := self._take(watch=not self._watching), Permit):
+                if taken is None:  # another caller watches the clock
                     self._cond.wait()
                     continue
                 self._watching = True
@@ -149,16 +149,16 @@ class RateLimiter:
     def try_acquire(self) -> Permit | None:
         """Take a place for one more request if it may go now, else return ``None``."""
         with self._cond:
-            taken = self._take()
-            return None if isinstance(taken, float) else taken
+            taken = self._take(watch=False)
+            return taken if isinstance(taken, Permit) else None
 
-    def _take(self) -> Permit | float:
-        """A place for one more request, or else how long to wait before looking again (one look
-        at the model either way)."""
+    def _take(self, *, watch: bool) -> Permit | float | None:
+        """A place for one more request; else, for the caller that will watch the clock, how long to
+        wait before looking again (in the same look at the model), or ``None``."""
         with self._window() as held:
             sent = held.model.take(held.now)
             if sent is None:
-                return self._recheck_seconds(held)
+                return self._recheck_seconds(held) if watch else None
             sent.pid, sent.number = os.getpid(), next(_REQUEST_NUMBERS)
             held.changed = True
             return Permit(sent)
